@@ -1,0 +1,15 @@
+//! Schema migrations, applied in order. The same schema on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::MigrationStatus;
+
+mod m20261122_000001_gateway_instance;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_gateway_instance::Migration)]
+    }
+}

@@ -1,0 +1,514 @@
+//! Configuration in layers: built-in defaults, an optional TOML file, then environment variables.
+//!
+//! Every setting has one flat key. In a TOML file it is written as is (`listen = "0.0.0.0:8080"`),
+//! in the environment with the `GATEWAY_` prefix in upper case (`GATEWAY_LISTEN`). `DATABASE_URL`
+//! is also read without the prefix because every tool around a database already speaks it.
+//!
+//! Loading happens in two steps so that a bad value names its setting: [`RawSettings`] is what the
+//! layers say, as text and numbers; [`Settings::from_raw`] parses it into typed values or fails
+//! with a [`ConfigError`] that says which setting is wrong and why.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// What the configuration layers say, before validation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSettings {
+    pub listen: String,
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    pub sqlite_synchronous: String,
+    pub migrate_on_start: bool,
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub log_format: String,
+    pub log: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_reload_interval: String,
+    pub http_workers: Option<usize>,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout: String,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 16,
+            sqlite_synchronous: "full".into(),
+            migrate_on_start: true,
+            master_key: None,
+            master_key_file: None,
+            log_format: "auto".into(),
+            log: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_reload_interval: "30s".into(),
+            http_workers: None,
+            max_body_bytes: 1024 * 1024,
+            shutdown_timeout: "30s".into(),
+        }
+    }
+}
+
+/// A setting that is missing or wrong; the message names it in both spellings.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid setting `{key}` (env {env}): {reason}")]
+    Invalid {
+        key: &'static str,
+        env: String,
+        reason: String,
+    },
+    #[error("configuration could not be read: {0}")]
+    Load(String),
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        env: env_name(key),
+        reason: reason.into(),
+    }
+}
+
+/// The environment variable that sets `key`.
+pub fn env_name(key: &str) -> String {
+    if key == "database_url" {
+        "DATABASE_URL".into()
+    } else {
+        format!("GATEWAY_{}", key.to_ascii_uppercase())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSync {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub reload_interval: Duration,
+}
+
+/// Where the database lives; the SQLite default is created on first run.
+#[derive(Debug, Clone)]
+pub enum DatabaseTarget {
+    Sqlite { url: String, embedded_default: bool },
+    Postgres { url: SecretString },
+}
+
+/// How the master key is obtained.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// Given inline (base64 of 32 bytes), e.g. from a secret store through the environment.
+    Inline(SecretString),
+    /// Read from a file holding the base64 text.
+    File(PathBuf),
+    /// Read from `<data_dir>/master.key`, generated there on first run if missing.
+    Generated(PathBuf),
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    pub data_dir: PathBuf,
+    pub database: DatabaseTarget,
+    pub database_max_connections: u32,
+    pub sqlite_synchronous: SqliteSync,
+    pub migrate_on_start: bool,
+    pub master_key: MasterKeySource,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub tls: Option<TlsSettings>,
+    pub http_workers: usize,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// Reads defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::prefixed("GATEWAY_").ignore(&["config"]));
+        let raw: RawSettings = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(describe_figment_error(e)))?;
+        Self::from_raw(raw)
+    }
+
+    pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
+        let listen: SocketAddr = raw.listen.trim().parse().map_err(|e| {
+            invalid(
+                "listen",
+                format!("`{}` is not an address and port ({e})", raw.listen),
+            )
+        })?;
+
+        let tls = match (raw.tls_cert, raw.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                for (k, p) in [("tls_cert", &cert), ("tls_key", &key)] {
+                    if !p.is_file() {
+                        return Err(invalid(
+                            k,
+                            format!("{} is not a readable file", p.display()),
+                        ));
+                    }
+                }
+                Some(TlsSettings {
+                    cert,
+                    key,
+                    reload_interval: parse_duration(
+                        "tls_reload_interval",
+                        &raw.tls_reload_interval,
+                    )?,
+                })
+            }
+            (Some(_), None) => {
+                return Err(invalid("tls_key", "tls_cert is set but tls_key is not"))
+            }
+            (None, Some(_)) => {
+                return Err(invalid("tls_cert", "tls_key is set but tls_cert is not"))
+            }
+        };
+
+        let public_url = match raw.public_url.as_deref().map(str::trim) {
+            Some(s) if !s.is_empty() => parse_public_url(s)?,
+            _ => {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                parse_public_url(&format!("{scheme}://{listen}"))?
+            }
+        };
+
+        let database = match raw.database_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => parse_database_url(url)?,
+            _ => {
+                let path = raw.data_dir.join("gateway.db");
+                DatabaseTarget::Sqlite {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    embedded_default: true,
+                }
+            }
+        };
+        if raw.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+
+        let sqlite_synchronous =
+            match raw.sqlite_synchronous.to_ascii_lowercase().as_str() {
+                "full" => SqliteSync::Full,
+                "normal" => SqliteSync::Normal,
+                other => return Err(invalid(
+                    "sqlite_synchronous",
+                    format!(
+                        "`{other}` is not one of full, normal (OFF would lose acknowledged events)"
+                    ),
+                )),
+            };
+
+        let master_key = match (raw.master_key, raw.master_key_file) {
+            (Some(k), _) if !k.trim().is_empty() => {
+                crate::crypto::MasterKey::from_base64(k.trim())
+                    .map_err(|reason| invalid("master_key", reason))?;
+                MasterKeySource::Inline(SecretString::from(k.trim().to_owned()))
+            }
+            (_, Some(path)) => MasterKeySource::File(path),
+            _ => match &database {
+                DatabaseTarget::Sqlite { .. } => {
+                    MasterKeySource::Generated(raw.data_dir.join("master.key"))
+                }
+                DatabaseTarget::Postgres { .. } => {
+                    return Err(invalid(
+                        "master_key",
+                        "required with PostgreSQL so that every replica encrypts and signs with the same key \
+                         (generate one with `openssl rand -base64 32`)",
+                    ))
+                }
+            },
+        };
+
+        let log_format = match raw.log_format.to_ascii_lowercase().as_str() {
+            "json" => LogFormat::Json,
+            "pretty" | "text" => LogFormat::Pretty,
+            "auto" => {
+                use is_terminal::IsTerminal;
+                if std::io::stdout().is_terminal() {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "log_format",
+                    format!("`{other}` is not one of auto, json, pretty"),
+                ))
+            }
+        };
+        let log_filter = raw
+            .log
+            .or_else(|| std::env::var("RUST_LOG").ok())
+            .unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| invalid("log", format!("`{log_filter}` is not a log filter ({e})")))?;
+
+        let http_workers = match raw.http_workers {
+            Some(0) => return Err(invalid("http_workers", "must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        };
+        if raw.max_body_bytes < 1024 {
+            return Err(invalid("max_body_bytes", "must be at least 1024 bytes"));
+        }
+
+        Ok(Settings {
+            listen,
+            public_url,
+            data_dir: raw.data_dir,
+            database,
+            database_max_connections: raw.database_max_connections,
+            sqlite_synchronous,
+            migrate_on_start: raw.migrate_on_start,
+            master_key,
+            log_format,
+            log_filter,
+            tls,
+            http_workers,
+            max_body_bytes: raw.max_body_bytes,
+            shutdown_timeout: parse_duration("shutdown_timeout", &raw.shutdown_timeout)?,
+        })
+    }
+}
+
+fn parse_duration(key: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        invalid(
+            key,
+            format!("`{text}` is not a duration like 30s or 5m ({e})"),
+        )
+    })
+}
+
+fn parse_public_url(text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|e| {
+        invalid(
+            "public_url",
+            format!("`{text}` is not an absolute URL ({e})"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("public_url", "must start with http:// or https://"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("public_url", "must not carry a query or fragment"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("public_url", "must name a host"));
+    }
+    Ok(url)
+}
+
+fn parse_database_url(text: &str) -> Result<DatabaseTarget, ConfigError> {
+    if text.starts_with("sqlite:") {
+        Ok(DatabaseTarget::Sqlite {
+            url: text.to_owned(),
+            embedded_default: false,
+        })
+    } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        Url::parse(text)
+            .map_err(|e| invalid("database_url", format!("not a valid PostgreSQL URL ({e})")))?;
+        Ok(DatabaseTarget::Postgres {
+            url: SecretString::from(text.to_owned()),
+        })
+    } else {
+        Err(invalid(
+            "database_url",
+            "must start with sqlite: or postgres:// (the only two supported backends)",
+        ))
+    }
+}
+
+/// Figment names the key in its message; keep it, in one line.
+fn describe_figment_error(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            if key.is_empty() {
+                e.to_string()
+            } else {
+                format!("setting `{key}` (env {}): {}", env_name(&key), e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawSettings {
+        RawSettings::default()
+    }
+
+    fn err_text(raw: RawSettings) -> String {
+        Settings::from_raw(raw).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_validate_to_the_embedded_sqlite_on_port_8080() {
+        let s = Settings::from_raw(raw()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert!(matches!(
+            s.database,
+            DatabaseTarget::Sqlite { embedded_default: true, ref url } if url.contains("data/gateway.db")
+        ));
+        assert!(matches!(s.master_key, MasterKeySource::Generated(_)));
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_setting() {
+        let text = err_text(RawSettings {
+            listen: "localhost".into(),
+            ..raw()
+        });
+        assert!(text.contains("GATEWAY_LISTEN"), "{text}");
+    }
+
+    #[test]
+    fn a_public_url_with_a_query_is_refused() {
+        let text = err_text(RawSettings {
+            public_url: Some("https://gw.example/?a=1".into()),
+            ..raw()
+        });
+        assert!(
+            text.contains("GATEWAY_PUBLIC_URL") && text.contains("query"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unsupported_database_is_refused() {
+        let text = err_text(RawSettings {
+            database_url: Some("mysql://x".into()),
+            ..raw()
+        });
+        assert!(text.contains("DATABASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn postgres_without_a_master_key_is_refused() {
+        let text = err_text(RawSettings {
+            database_url: Some("postgres://postgres@127.0.0.1/test".into()),
+            ..raw()
+        });
+        assert!(text.contains("GATEWAY_MASTER_KEY"), "{text}");
+    }
+
+    #[test]
+    fn a_master_key_of_the_wrong_length_is_refused() {
+        let text = err_text(RawSettings {
+            master_key: Some("c2hvcnQ=".into()),
+            ..raw()
+        });
+        assert!(
+            text.contains("GATEWAY_MASTER_KEY") && text.contains("32 bytes"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn synchronous_off_is_refused() {
+        let text = err_text(RawSettings {
+            sqlite_synchronous: "off".into(),
+            ..raw()
+        });
+        assert!(text.contains("GATEWAY_SQLITE_SYNCHRONOUS"), "{text}");
+    }
+
+    #[test]
+    fn a_tls_certificate_without_a_key_is_refused() {
+        let text = err_text(RawSettings {
+            tls_cert: Some("/etc/hostname".into()),
+            ..raw()
+        });
+        assert!(text.contains("GATEWAY_TLS_KEY"), "{text}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "gateway.toml",
+                r#"
+                listen = "127.0.0.1:9000"
+                public_url = "https://file.example"
+                "#,
+            )?;
+            jail.set_env("GATEWAY_PUBLIC_URL", "https://env.example/base/");
+            let s = Settings::load(Some(Path::new("gateway.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen.port(), 9000);
+            assert_eq!(s.public_url.as_str(), "https://env.example/base/");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("gateway.toml", "listn = \"127.0.0.1:9000\"")?;
+            let e = Settings::load(Some(Path::new("gateway.toml"))).unwrap_err();
+            assert!(e.to_string().contains("listn"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_wrongly_typed_environment_value_is_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GATEWAY_MAX_BODY_BYTES", "lots");
+            let e = Settings::load(None).unwrap_err();
+            assert!(e.to_string().contains("GATEWAY_MAX_BODY_BYTES"), "{e}");
+            Ok(())
+        });
+    }
+}

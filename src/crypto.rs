@@ -1,0 +1,150 @@
+//! The master key and what is derived from it.
+//!
+//! One 32-byte master key protects everything the gateway keeps secret. It is never used directly:
+//! HKDF-SHA256 derives one subkey per purpose, so a key used for encryption is never also used for
+//! signing tokens.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretBox};
+use sha2::Sha256;
+
+pub const MASTER_KEY_LEN: usize = 32;
+
+pub struct MasterKey(SecretBox<[u8; MASTER_KEY_LEN]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl Clone for MasterKey {
+    fn clone(&self) -> Self {
+        Self(SecretBox::new(Box::new(*self.0.expose_secret())))
+    }
+}
+
+impl MasterKey {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; MASTER_KEY_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(SecretBox::new(Box::new(bytes)))
+    }
+
+    /// Parses the base64 text of exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Result<Self, String> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| "is not valid base64".to_string())?;
+        let bytes: [u8; MASTER_KEY_LEN] = bytes.try_into().map_err(|b: Vec<u8>| {
+            format!(
+                "must be base64 of exactly {MASTER_KEY_LEN} bytes, got {} bytes",
+                b.len()
+            )
+        })?;
+        Ok(Self(SecretBox::new(Box::new(bytes))))
+    }
+
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0.expose_secret())
+    }
+
+    /// Reads the key file, or creates it with mode 0600 when it does not exist yet.
+    /// Returns the key and whether it was just generated.
+    pub fn load_or_generate(path: &Path) -> std::io::Result<(Self, bool)> {
+        match fs::read_to_string(path) {
+            Ok(text) => Self::from_base64(&text)
+                .map(|k| (k, false))
+                .map_err(|reason| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("master key file {}: {reason}", path.display()),
+                    )
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir)?;
+                }
+                let key = Self::generate();
+                let mut options = fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    options.mode(0o600);
+                }
+                let mut file = options.open(path)?;
+                file.write_all(key.to_base64().as_bytes())?;
+                file.write_all(b"\n")?;
+                file.sync_all()?;
+                Ok((key, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A 32-byte subkey for one purpose. `purpose` must be a constant naming that use.
+    pub fn derive(&self, purpose: &'static str) -> SecretBox<[u8; 32]> {
+        let hk = Hkdf::<Sha256>::new(Some(b"webhook-gateway/v1"), self.0.expose_secret());
+        let mut out = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
+        if hk.expand(purpose.as_bytes(), &mut out).is_err() {
+            unreachable!("HKDF output length is constant and valid");
+        }
+        SecretBox::new(Box::new(out))
+    }
+
+    /// A non-secret fingerprint stored in the database, so that starting with another master key
+    /// than the one the data was written with fails at once instead of failing every decryption.
+    pub fn fingerprint(&self) -> String {
+        let sub = self.derive("key-check");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(sub.expose_secret())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(b"webhook-gateway key check");
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_and_fingerprints_are_stable() {
+        let k = MasterKey::generate();
+        let again = MasterKey::from_base64(&k.to_base64()).unwrap();
+        assert_eq!(k.fingerprint(), again.fingerprint());
+        assert_ne!(k.fingerprint(), MasterKey::generate().fingerprint());
+    }
+
+    #[test]
+    fn subkeys_differ_by_purpose() {
+        let k = MasterKey::generate();
+        assert_ne!(k.derive("a").expose_secret(), k.derive("b").expose_secret());
+    }
+
+    #[test]
+    fn generated_key_file_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/master.key");
+        let (k1, created) = MasterKey::load_or_generate(&path).unwrap();
+        assert!(created);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let (k2, created) = MasterKey::load_or_generate(&path).unwrap();
+        assert!(!created);
+        assert_eq!(k1.fingerprint(), k2.fingerprint());
+    }
+}

@@ -1,0 +1,201 @@
+//! The one error type of the HTTP surface.
+//!
+//! Every error answer is `application/problem+json` (RFC 7807) with a stable machine-readable
+//! `code`. Clients branch on `code`, never on `title` or `detail`, so codes are never renamed.
+//! Internal causes are logged with their context and answered as an opaque 500.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One offending input field of a 422 answer.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON pointer-like path of the field, e.g. `public_keys[0].pem`.
+    pub field: String,
+    /// Why it was refused, in plain words.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no route matches this path")]
+    RouteNotFound,
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
+    #[error("the requested resource does not exist")]
+    NotFound,
+    #[error("the request body is not valid JSON for this operation: {0}")]
+    InvalidJson(String),
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request body must be sent as {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+    #[error("a path parameter is not valid: {0}")]
+    InvalidPath(String),
+    #[error("a query parameter is not valid: {0}")]
+    InvalidQuery(String),
+    #[error("the request is malformed: {0}")]
+    BadRequest(String),
+    #[error("one or more fields are invalid")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the service is not ready: {0}")]
+    NotReady(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The stable code clients branch on. Exhaustive on purpose: a new variant must pick one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::RouteNotFound => "route_not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::NotFound => "not_found",
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::InvalidPath(_) => "invalid_path",
+            ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::NotReady(_) => "not_ready",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            ApiError::RouteNotFound => "Route not found",
+            ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::NotFound => "Not found",
+            ApiError::InvalidJson(_) => "Invalid JSON body",
+            ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
+            ApiError::InvalidPath(_) => "Invalid path parameter",
+            ApiError::InvalidQuery(_) => "Invalid query parameter",
+            ApiError::BadRequest(_) => "Bad request",
+            ApiError::Validation(_) => "Validation failed",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::NotReady(_) => "Not ready",
+            ApiError::Internal(_) => "Internal server error",
+        }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+/// The RFC 7807 body.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, title: &str, detail: String) -> Self {
+        Self {
+            type_: problem_type(code),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
+            .json(self)
+    }
+}
+
+/// Problem type URIs are stable identifiers documented in README ("Errors").
+pub fn problem_type(code: &str) -> String {
+    format!("urn:webhook-gateway:problem:{code}")
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::RouteNotFound | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidPath(_)
+            | ApiError::InvalidQuery(_)
+            | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            ApiError::Internal(cause) => {
+                // The cause chain stays in the log; the client gets nothing it could learn from.
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                "The gateway could not complete this request. It has been logged; quote the x-request-id header when reporting it.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut problem = Problem::new(status, self.code(), self.title(), detail);
+        if let ApiError::Validation(errors) = self {
+            problem.errors = errors.clone();
+        }
+        problem.response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let e = ApiError::internal(anyhow::anyhow!("password authentication failed for user x"));
+        let res = e.error_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = actix_web::body::to_bytes(res.into_body());
+        let body = futures_util::FutureExt::now_or_never(body)
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!text.contains("password"), "{text}");
+        assert!(text.contains("\"code\":\"internal_error\""), "{text}");
+    }
+}

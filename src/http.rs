@@ -1,0 +1,162 @@
+//! Cross-cutting HTTP plumbing: request ids and access logs, problem+json for every rejection,
+//! and the body limits of the extractors.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PayloadError};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, Next};
+use actix_web::{web, HttpMessage};
+use tracing::Instrument;
+
+use crate::error::{ApiError, Problem, PROBLEM_JSON};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, also in every log line written while serving it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// An incoming id is kept when it is short and harmless, so a caller can follow its own id
+/// through our logs; anything else is replaced.
+fn accept_request_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let ok = !text.is_empty()
+        && text.len() <= 128
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| text.to_owned())
+}
+
+fn new_request_id() -> String {
+    format!("req_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Outermost middleware: assigns the request id, opens the request span, writes the access log
+/// line and returns the id in `x-request-id`. Paths are logged by route pattern and query strings
+/// never, so identifiers of patients cannot end up in the log through a URL.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(accept_request_id)
+        .unwrap_or_else(new_request_id);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id);
+    let method = req.method().clone();
+    let started = Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".to_owned());
+    let status = res.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(%method, route, status, elapsed_ms, "request served");
+        } else {
+            tracing::info!(%method, route, status, elapsed_ms, "request served");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    Ok(res)
+}
+
+/// Turns every error answer that is not problem+json yet (actix's own 404, 405, 413, ...) into
+/// one, so clients meet a single error format everywhere.
+pub fn problem_fallback<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let already = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if already {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (req, original) = res.into_parts();
+    let problem = problem_for_status(status, req.method().as_str(), req.path());
+    let mut replacement = problem.response();
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, replacement).map_into_right_body(),
+    ))
+}
+
+fn problem_for_status(status: StatusCode, method: &str, path: &str) -> Problem {
+    let api = match status {
+        StatusCode::NOT_FOUND => {
+            return Problem::new(
+                status,
+                ApiError::RouteNotFound.code(),
+                ApiError::RouteNotFound.title(),
+                format!("No route matches {method} {path}."),
+            )
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            return Problem::new(
+                status,
+                ApiError::MethodNotAllowed.code(),
+                ApiError::MethodNotAllowed.title(),
+                format!("{path} does not accept {method}."),
+            )
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "Payload too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Unsupported media type"),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "Request timeout"),
+        s if s.is_server_error() => ("internal_error", "Internal server error"),
+        _ => ("bad_request", "Bad request"),
+    };
+    let detail = status
+        .canonical_reason()
+        .unwrap_or("The request was refused.")
+        .to_owned();
+    Problem::new(status, api.0, api.1, detail)
+}
+
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| {
+            let api = match err {
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::Payload(PayloadError::Overflow) => {
+                    ApiError::PayloadTooLarge { limit }
+                }
+                JsonPayloadError::ContentType => ApiError::UnsupportedMediaType {
+                    expected: "application/json",
+                },
+                JsonPayloadError::Deserialize(e) => ApiError::InvalidJson(e.to_string()),
+                other => ApiError::BadRequest(other.to_string()),
+            };
+            api.into()
+        })
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|err, _req| ApiError::InvalidPath(err.to_string()).into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _req| ApiError::InvalidQuery(err.to_string()).into())
+}

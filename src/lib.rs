@@ -1,0 +1,19 @@
+//! Webhook gateway for healthcare integrations.
+//!
+//! Where things are:
+//! - `cli`, `config`, `telemetry`: the process: command line, settings, logs.
+//! - `startup`: the application (state, routes, middleware) on a pre-bound listener.
+//! - `http`, `error`: request ids, access logs, and problem+json for every error.
+//! - `store`: the database (SQLite or PostgreSQL) and its entities; `crypto`: the master key.
+//! - `health`: liveness and readiness; `tls`: HTTPS with certificate reload.
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod tls;

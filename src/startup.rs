@@ -1,0 +1,176 @@
+//! Builds the application: state, routes, middleware, and the HTTP server on a pre-bound
+//! listener (tests bind port 0 and read the port back).
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{MasterKeySource, Settings};
+use crate::crypto::MasterKey;
+use crate::{health, http, store, tls};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub master_key: Arc<MasterKey>,
+    /// Cancelled once when the process shuts down; background tasks watch it.
+    pub shutdown: CancellationToken,
+}
+
+/// Every route of the gateway. Used by the server, by `actix_web::test`, and by the OpenAPI dump.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    health::configure(cfg);
+}
+
+/// The complete application with its middleware, ready for `HttpServer` or `actix_web::test`.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = state.settings.max_body_bytes;
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(http::json_config(limit))
+        .app_data(http::path_config())
+        .app_data(http::query_config())
+        .app_data(web::PayloadConfig::new(limit))
+        .configure(configure)
+        .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
+        .wrap(from_fn(http::request_context))
+}
+
+pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    match &settings.master_key {
+        MasterKeySource::Inline(text) => MasterKey::from_base64(text.expose_secret())
+            .map_err(|reason| anyhow::anyhow!("GATEWAY_MASTER_KEY {reason}")),
+        MasterKeySource::File(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading master key file {}", path.display()))?;
+            MasterKey::from_base64(&text)
+                .map_err(|reason| anyhow::anyhow!("master key file {}: {reason}", path.display()))
+        }
+        MasterKeySource::Generated(path) => {
+            let (key, created) = MasterKey::load_or_generate(path)
+                .with_context(|| format!("master key file {}", path.display()))?;
+            if created {
+                tracing::warn!(
+                    path = %path.display(),
+                    "generated a new master key; back it up with the database: without it no stored secret can be read"
+                );
+            }
+            Ok(key)
+        }
+    }
+}
+
+pub struct Application {
+    server: Server,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds `settings.listen` and builds everything.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("binding {} (GATEWAY_LISTEN)", settings.listen))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let master_key = load_master_key(&settings)?;
+        let db = store::connect(&settings).await?;
+        if settings.migrate_on_start {
+            store::migrate_up(&db).await?;
+        }
+        match store::readiness(&db).await {
+            Ok(()) => store::instance::check_master_key(&db, &master_key).await?,
+            // Without the schema there is nothing to check yet; /readyz reports why.
+            Err(reason) => tracing::warn!(reason, "starting with an incomplete schema"),
+        }
+        let state = AppState {
+            db,
+            settings: Arc::new(settings),
+            master_key: Arc::new(master_key),
+            shutdown: CancellationToken::new(),
+        };
+        let local_addr = listener.local_addr()?;
+        let server = serve(listener, state.clone())?;
+        Ok(Self {
+            server,
+            local_addr,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs until `state.shutdown` is cancelled, then stops gracefully: no new connections,
+    /// requests in flight finish (up to `shutdown_timeout`).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.state.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        self.state.shutdown.cancel();
+        self.state.db.clone().close().await.ok();
+        result.context("HTTP server")
+    }
+}
+
+fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let settings = state.settings.clone();
+    let app_state = state.clone();
+    let server = HttpServer::new(move || build_app(app_state.clone()))
+        .workers(settings.http_workers)
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // Signals are handled by the caller, so that SIGINT and SIGTERM both stop gracefully.
+        .disable_signals();
+    let (scheme, server) = match &settings.tls {
+        Some(tls_settings) => {
+            let (config, resolver) = tls::server_config(tls_settings)?;
+            tls::spawn_reloader(tls_settings.clone(), resolver, state.shutdown.clone());
+            ("https", server.listen_rustls_0_23(listener, config)?)
+        }
+        None => ("http", server.listen(listener)?),
+    };
+    for addr in server.addrs() {
+        tracing::info!(
+            addr = %addr,
+            scheme,
+            public_url = %settings.public_url,
+            database = store::backend_name(&state.db),
+            "listening"
+        );
+    }
+    Ok(server.run())
+}

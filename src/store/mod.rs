@@ -1,0 +1,117 @@
+//! Storage: one sea-orm connection to SQLite (embedded default) or PostgreSQL, migrations, and
+//! the entities. Database functions take `&impl ConnectionTrait` so they run inside or outside
+//! a transaction alike.
+
+pub mod instance;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
+use secrecy::ExposeSecret;
+
+use crate::config::{DatabaseTarget, Settings, SqliteSync};
+
+/// Opens the pool. For SQLite: WAL (readers never block the writer), foreign keys enforced, a busy
+/// timeout instead of immediate `SQLITE_BUSY`, and the file (and its folder) created on first run.
+pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let options = match &settings.database {
+        DatabaseTarget::Sqlite { url, .. } => {
+            if let Some(dir) = sqlite_file(url).and_then(|f| f.parent().map(PathBuf::from)) {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(&dir).with_context(|| {
+                        format!("creating the database folder {}", dir.display())
+                    })?;
+                }
+            }
+            let sync = match settings.sqlite_synchronous {
+                SqliteSync::Full => SqliteSynchronous::Full,
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+            };
+            let mut o = ConnectOptions::new(url.clone());
+            o.map_sqlx_sqlite_opts(move |o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+                    .synchronous(sync)
+                    .create_if_missing(true)
+            });
+            o
+        }
+        DatabaseTarget::Postgres { url } => ConnectOptions::new(url.expose_secret().to_owned()),
+    };
+    let mut options = options;
+    options
+        .max_connections(settings.database_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        // Statement logging could carry patient data from bound values into the log.
+        .sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .context("connecting to the database (check DATABASE_URL)")
+}
+
+/// The file behind an SQLite URL, if it names one.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+}
+
+pub fn backend_name(db: &impl ConnectionTrait) -> &'static str {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => "sqlite",
+        DatabaseBackend::Postgres => "postgres",
+        _ => "other",
+    }
+}
+
+pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("applying migrations")
+}
+
+/// Ready means: the database answers and nothing this binary expects is missing from the schema.
+pub async fn readiness(db: &DatabaseConnection) -> Result<(), String> {
+    if let Err(e) = db.ping().await {
+        tracing::warn!(error = %e, "readiness: database does not answer");
+        return Err("the database does not answer".into());
+    }
+    match Migrator::get_pending_migrations_read_only(db).await {
+        Ok(pending) if pending.is_empty() => Ok(()),
+        Ok(pending) => Err(format!(
+            "{} migration(s) pending; run `gateway migrate up` or enable migrate_on_start",
+            pending.len()
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: migration status unknown");
+            Err("the migration status could not be read".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_file("sqlite://./data/gateway.db?mode=rwc")
+                .unwrap()
+                .to_str(),
+            Some("./data/gateway.db")
+        );
+        assert_eq!(
+            sqlite_file("sqlite:/tmp/x.db").unwrap().to_str(),
+            Some("/tmp/x.db")
+        );
+        assert!(sqlite_file("sqlite::memory:").is_none());
+    }
+}
