@@ -7,6 +7,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use migration::{MigrationStatus, Migrator, MigratorTrait};
 
+use crate::auth::jwt::JwtKeys;
+use crate::auth::{issue_token, Role};
 use crate::config::Settings;
 use crate::startup::Application;
 use crate::{store, telemetry};
@@ -33,6 +35,30 @@ pub enum Command {
     Migrate {
         #[command(subcommand)]
         action: MigrateAction,
+    },
+    /// Manage API tokens (the first admin token comes from here).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Mint a token and print it on stdout (and nothing else there).
+    Create {
+        /// `admin` or `tenant`.
+        #[arg(long, value_parser = ["admin", "tenant"])]
+        role: String,
+        /// For `--role tenant`: the tenant's id or slug.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A name to recognise the token by in lists and the audit log.
+        #[arg(long, default_value = "created on the command line")]
+        name: String,
+        /// Lifetime, e.g. 90d or 12h (default: token_default_ttl).
+        #[arg(long)]
+        ttl: Option<String>,
     },
 }
 
@@ -75,6 +101,7 @@ pub fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate { action } => migrate(settings, action).await,
+            Command::Token { action } => token(settings, action).await,
         }
     });
     match result {
@@ -123,6 +150,49 @@ async fn wait_for_signal() -> &'static str {
         let _ = tokio::signal::ctrl_c().await;
         "SIGINT"
     }
+}
+
+async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
+    let TokenAction::Create {
+        role,
+        tenant,
+        name,
+        ttl,
+    } = action;
+    let master_key = crate::startup::load_master_key(&settings)?;
+    let db = store::connect(&settings).await?;
+    if settings.migrate_on_start {
+        store::migrate_up(&db).await?;
+    }
+    store::instance::check_master_key(&db, &master_key).await?;
+    let role = match (role.as_str(), tenant) {
+        ("admin", None) => Role::Admin,
+        ("tenant", Some(reference)) => {
+            let t = crate::store::tenant::find_by_ref(&db, &reference)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no tenant `{reference}`"))?;
+            Role::Tenant(t.id)
+        }
+        ("admin", Some(_)) => anyhow::bail!("--tenant goes only with --role tenant"),
+        _ => anyhow::bail!("--role tenant needs --tenant <id or slug>"),
+    };
+    let ttl = match ttl {
+        Some(text) => {
+            humantime::parse_duration(&text).map_err(|e| anyhow::anyhow!("--ttl `{text}`: {e}"))?
+        }
+        None => settings.token_default_ttl,
+    };
+    let jwt = JwtKeys::new(&master_key);
+    let (row, signed) = issue_token(&db, &jwt, &name, &role, ttl, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "created {} token {} ({}), expires {}",
+        row.role, row.id, row.name, row.expires_at
+    );
+    println!("{signed}");
+    db.close().await.ok();
+    Ok(())
 }
 
 async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 //! with a [`ConfigError`] that says which setting is wrong and why.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,6 +40,11 @@ pub struct RawSettings {
     pub http_workers: Option<usize>,
     pub max_body_bytes: usize,
     pub shutdown_timeout: String,
+    pub admin_rate_limit_per_second: u32,
+    pub admin_rate_limit_burst: u32,
+    pub allow_http_endpoints: bool,
+    pub endpoint_secret_grace: String,
+    pub token_default_ttl: String,
 }
 
 impl Default for RawSettings {
@@ -61,6 +67,11 @@ impl Default for RawSettings {
             http_workers: None,
             max_body_bytes: 1024 * 1024,
             shutdown_timeout: "30s".into(),
+            admin_rate_limit_per_second: 20,
+            admin_rate_limit_burst: 100,
+            allow_http_endpoints: false,
+            endpoint_secret_grace: "24h".into(),
+            token_default_ttl: "90d".into(),
         }
     }
 }
@@ -149,6 +160,11 @@ pub struct Settings {
     pub http_workers: usize,
     pub max_body_bytes: usize,
     pub shutdown_timeout: Duration,
+    pub admin_rate_limit_per_second: NonZeroU32,
+    pub admin_rate_limit_burst: NonZeroU32,
+    pub allow_http_endpoints: bool,
+    pub endpoint_secret_grace: Duration,
+    pub token_default_ttl: Duration,
 }
 
 impl Settings {
@@ -231,17 +247,18 @@ impl Settings {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }
 
-        let sqlite_synchronous =
-            match raw.sqlite_synchronous.to_ascii_lowercase().as_str() {
-                "full" => SqliteSync::Full,
-                "normal" => SqliteSync::Normal,
-                other => return Err(invalid(
+        let sqlite_synchronous = match raw.sqlite_synchronous.to_ascii_lowercase().as_str() {
+            "full" => SqliteSync::Full,
+            "normal" => SqliteSync::Normal,
+            other => {
+                return Err(invalid(
                     "sqlite_synchronous",
                     format!(
                         "`{other}` is not one of full, normal (OFF would lose acknowledged events)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
 
         let master_key = match (raw.master_key, raw.master_key_file) {
             (Some(k), _) if !k.trim().is_empty() => {
@@ -313,6 +330,16 @@ impl Settings {
             http_workers,
             max_body_bytes: raw.max_body_bytes,
             shutdown_timeout: parse_duration("shutdown_timeout", &raw.shutdown_timeout)?,
+            admin_rate_limit_per_second: NonZeroU32::new(raw.admin_rate_limit_per_second)
+                .ok_or_else(|| invalid("admin_rate_limit_per_second", "must be at least 1"))?,
+            admin_rate_limit_burst: NonZeroU32::new(raw.admin_rate_limit_burst)
+                .ok_or_else(|| invalid("admin_rate_limit_burst", "must be at least 1"))?,
+            allow_http_endpoints: raw.allow_http_endpoints,
+            endpoint_secret_grace: parse_duration(
+                "endpoint_secret_grace",
+                &raw.endpoint_secret_grace,
+            )?,
+            token_default_ttl: parse_duration("token_default_ttl", &raw.token_default_ttl)?,
         })
     }
 }

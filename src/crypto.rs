@@ -10,10 +10,12 @@ use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use secrecy::{ExposeSecret, SecretBox};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::Sha256;
 
 pub const MASTER_KEY_LEN: usize = 32;
@@ -113,6 +115,67 @@ impl MasterKey {
     }
 }
 
+/// Seals secrets at rest with XChaCha20-Poly1305 under a subkey of the master key.
+///
+/// Each value is bound to where it is stored (`aad`, e.g. `endpoint_secret:sec_...`), so a
+/// ciphertext copied into another row or column does not open there.
+pub struct Cipher(XChaCha20Poly1305);
+
+#[derive(Debug, thiserror::Error)]
+#[error("a stored secret could not be decrypted (wrong master key or tampered data)")]
+pub struct OpenError;
+
+const SEALED_PREFIX: &str = "v1.";
+
+impl Cipher {
+    pub fn new(master: &MasterKey) -> Self {
+        let key = master.derive("secrets-at-rest");
+        Self(XChaCha20Poly1305::new(Key::from_slice(key.expose_secret())))
+    }
+
+    pub fn seal(&self, plaintext: &str, aad: &str) -> String {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut rand::rngs::OsRng);
+        let ciphertext = match self.0.encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: aad.as_bytes(),
+            },
+        ) {
+            Ok(c) => c,
+            // Encryption fails only for inputs beyond 256 GiB; our secrets are bytes long.
+            Err(_) => unreachable!("XChaCha20-Poly1305 accepts any input of this size"),
+        };
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ciphertext);
+        format!("{SEALED_PREFIX}{}", STANDARD.encode(out))
+    }
+
+    pub fn open(&self, sealed: &str, aad: &str) -> Result<SecretString, OpenError> {
+        let raw = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|b64| STANDARD.decode(b64).ok())
+            .ok_or(OpenError)?;
+        if raw.len() < 24 {
+            return Err(OpenError);
+        }
+        let (nonce, ciphertext) = raw.split_at(24);
+        let plain = self
+            .0
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| OpenError)?;
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| OpenError)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +186,30 @@ mod tests {
         let again = MasterKey::from_base64(&k.to_base64()).unwrap();
         assert_eq!(k.fingerprint(), again.fingerprint());
         assert_ne!(k.fingerprint(), MasterKey::generate().fingerprint());
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_with_the_same_key_and_place() {
+        let key = MasterKey::generate();
+        let cipher = Cipher::new(&key);
+        let sealed = cipher.seal("whsec_secret", "endpoint_secret:sec_1");
+        assert!(!sealed.contains("whsec_secret"));
+        assert_eq!(
+            cipher
+                .open(&sealed, "endpoint_secret:sec_1")
+                .unwrap()
+                .expose_secret(),
+            "whsec_secret"
+        );
+        assert!(cipher.open(&sealed, "endpoint_secret:sec_2").is_err());
+        assert!(Cipher::new(&MasterKey::generate())
+            .open(&sealed, "endpoint_secret:sec_1")
+            .is_err());
+        assert_ne!(
+            sealed,
+            cipher.seal("whsec_secret", "endpoint_secret:sec_1"),
+            "fresh nonce each time"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::Serialize;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One offending input field of a 422 answer.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON pointer-like path of the field, e.g. `public_keys[0].pem`.
     pub field: String,
@@ -50,8 +50,14 @@ pub enum ApiError {
     BadRequest(String),
     #[error("one or more fields are invalid")]
     Validation(Vec<FieldError>),
+    #[error("{message}")]
+    Conflict { field: String, message: String },
+    #[error("{detail}")]
+    Unauthorized { code: &'static str, detail: String },
     #[error("{0}")]
-    Conflict(String),
+    Forbidden(String),
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("the service is not ready: {0}")]
     NotReady(String),
     #[error("internal error")]
@@ -72,7 +78,10 @@ impl ApiError {
             ApiError::InvalidQuery(_) => "invalid_query",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Validation(_) => "validation_failed",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::Unauthorized { code, .. } => code,
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal_error",
         }
@@ -90,7 +99,10 @@ impl ApiError {
             ApiError::InvalidQuery(_) => "Invalid query parameter",
             ApiError::BadRequest(_) => "Bad request",
             ApiError::Validation(_) => "Validation failed",
-            ApiError::Conflict(_) => "Conflict",
+            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Unauthorized { .. } => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::RateLimited { .. } => "Too many requests",
             ApiError::NotReady(_) => "Not ready",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -101,21 +113,65 @@ impl ApiError {
     }
 }
 
+/// Unique constraints by name (PostgreSQL says the name, SQLite the columns), with the field and
+/// message a client should see. Kept next to the migrations' constraint names.
+const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "uq_tenants_slug",
+        "tenants.slug",
+        "slug",
+        "a tenant with this slug already exists",
+    ),
+    (
+        "uq_tenants_customer_id",
+        "tenants.customer_id",
+        "customer_id",
+        "another tenant already has this customer_id",
+    ),
+    (
+        "uq_provider_keys_fingerprint",
+        "provider_keys.connection_id, provider_keys.fingerprint",
+        "key",
+        "this key is already configured for the connection",
+    ),
+    (
+        "uq_provider_connections_tenant_provider",
+        "provider_connections.tenant_id, provider_connections.provider",
+        "provider",
+        "the tenant already has a connection to this provider",
+    ),
+];
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
+        if let Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) = e.sql_err() {
+            for (name, columns, field, text) in UNIQUE_CONSTRAINTS {
+                if message.contains(name) || message.contains(columns) {
+                    return ApiError::Conflict {
+                        field: (*field).to_owned(),
+                        message: (*text).to_owned(),
+                    };
+                }
+            }
+        }
         ApiError::Internal(anyhow::Error::new(e).context("database"))
     }
 }
 
-/// The RFC 7807 body.
-#[derive(Debug, Serialize)]
+/// An error answer (RFC 7807 problem details). Branch on `code`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `urn:webhook-gateway:problem:<code>`.
     #[serde(rename = "type")]
+    #[schema(example = "urn:webhook-gateway:problem:validation_failed")]
     pub type_: String,
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// Stable machine-readable code, e.g. `validation_failed`, `not_found`, `rate_limited`.
+    #[schema(example = "validation_failed")]
     pub code: String,
+    /// The offending fields (422 and 409 answers).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -157,7 +213,10 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -174,10 +233,30 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut problem = Problem::new(status, self.code(), self.title(), detail);
-        if let ApiError::Validation(errors) = self {
-            problem.errors = errors.clone();
+        match self {
+            ApiError::Validation(errors) => problem.errors = errors.clone(),
+            ApiError::Conflict { field, message } => {
+                problem.errors = vec![FieldError::new(field.clone(), message.clone())]
+            }
+            _ => {}
         }
-        problem.response()
+        let mut res = problem.response();
+        match self {
+            ApiError::Unauthorized { .. } => {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer realm=\"webhook-gateway\""),
+                );
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(*retry_after_secs),
+                );
+            }
+            _ => {}
+        }
+        res
     }
 }
 

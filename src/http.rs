@@ -9,7 +9,7 @@ use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlerResponse, Next};
-use actix_web::{web, HttpMessage};
+use actix_web::{web, FromRequest, HttpMessage};
 use tracing::Instrument;
 
 use crate::error::{ApiError, Problem, PROBLEM_JSON};
@@ -86,7 +86,8 @@ pub fn problem_fallback<B: MessageBody + 'static>(
     }
     let status = res.status();
     let (req, original) = res.into_parts();
-    let problem = problem_for_status(status, req.method().as_str(), req.path());
+    let has_resource = req.resource_map().has_resource(req.path());
+    let problem = problem_for_status(status, req.method().as_str(), req.path(), has_resource);
     let mut replacement = problem.response();
     for (name, value) in original.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
@@ -100,8 +101,18 @@ pub fn problem_fallback<B: MessageBody + 'static>(
     ))
 }
 
-fn problem_for_status(status: StatusCode, method: &str, path: &str) -> Problem {
+/// `has_resource`: some route matches the path, just not for this method. Routes declared with
+/// `#[get]`/`#[post]` guard on the method, so actix answers those with 404, not 405.
+fn problem_for_status(status: StatusCode, method: &str, path: &str, has_resource: bool) -> Problem {
     let api = match status {
+        StatusCode::NOT_FOUND if has_resource => {
+            return Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ApiError::MethodNotAllowed.code(),
+                ApiError::MethodNotAllowed.title(),
+                format!("{path} does not accept {method}."),
+            )
+        }
         StatusCode::NOT_FOUND => {
             return Problem::new(
                 status,
@@ -159,4 +170,60 @@ pub fn path_config() -> web::PathConfig {
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default()
         .error_handler(|err, _req| ApiError::InvalidQuery(err.to_string()).into())
+}
+
+/// A JSON request body for the API. Unlike `web::Json`, a body of the wrong shape names the
+/// offending field: syntax errors answer 400 `invalid_json`, a missing or mistyped field 422
+/// `validation_failed` with `errors[].field` set to its path.
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let is_json = req
+            .mime_type()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
+        let limit = req
+            .app_data::<web::Data<crate::startup::AppState>>()
+            .map_or(1024 * 1024, |s| s.settings.max_body_bytes);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType {
+                    expected: "application/json",
+                });
+            }
+            let bytes = body
+                .await
+                .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+            let de = &mut serde_json::Deserializer::from_slice(&bytes);
+            match serde_path_to_error::deserialize(de) {
+                Ok(v) => Ok(ApiJson(v)),
+                Err(e) => {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner();
+                    if inner.is_data() {
+                        let field = if path == "." {
+                            "(body)".to_owned()
+                        } else {
+                            path
+                        };
+                        Err(ApiError::Validation(vec![crate::error::FieldError::new(
+                            field,
+                            inner.to_string(),
+                        )]))
+                    } else {
+                        Err(ApiError::InvalidJson(inner.to_string()))
+                    }
+                }
+            }
+        })
+    }
 }

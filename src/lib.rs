@@ -7,12 +7,16 @@
 //! - `store`: the database (SQLite or PostgreSQL) and its entities; `crypto`: the master key.
 //! - `health`: liveness and readiness; `tls`: HTTPS with certificate reload.
 
+pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod domain;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod openapi;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

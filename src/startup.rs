@@ -13,9 +13,14 @@ use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::jwt::JwtKeys;
+use crate::auth::rate_limit::AdminRateLimiter;
 use crate::config::{MasterKeySource, Settings};
-use crate::crypto::MasterKey;
-use crate::{health, http, store, tls};
+use crate::crypto::{Cipher, MasterKey};
+use crate::{admin, health, http, openapi, store, tls};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -23,13 +28,22 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub master_key: Arc<MasterKey>,
+    /// Seals and opens secrets at rest.
+    pub cipher: Arc<Cipher>,
+    pub jwt: Arc<JwtKeys>,
+    pub admin_limiter: Arc<AdminRateLimiter>,
     /// Cancelled once when the process shuts down; background tasks watch it.
     pub shutdown: CancellationToken,
 }
 
 /// Every route of the gateway. Used by the server, by `actix_web::test`, and by the OpenAPI dump.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
+    cfg.service(
+        utoipa_actix_web::scope("/api/v1")
+            .wrap(from_fn(admin::audit_mutations))
+            .configure(admin::configure),
+    );
 }
 
 /// The complete application with its middleware, ready for `HttpServer` or `actix_web::test`.
@@ -45,13 +59,17 @@ pub fn build_app(
     >,
 > {
     let limit = state.settings.max_body_bytes;
-    App::new()
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::base())
         .app_data(web::Data::new(state))
         .app_data(http::json_config(limit))
         .app_data(http::path_config())
         .app_data(http::query_config())
         .app_data(web::PayloadConfig::new(limit))
         .configure(configure)
+        .split_for_parts();
+    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
         .wrap(from_fn(http::request_context))
 }
@@ -76,6 +94,23 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
                 );
             }
             Ok(key)
+        }
+    }
+}
+
+impl AppState {
+    pub fn new(db: DatabaseConnection, settings: Settings, master_key: MasterKey) -> Self {
+        Self {
+            db,
+            cipher: Arc::new(Cipher::new(&master_key)),
+            jwt: Arc::new(JwtKeys::new(&master_key)),
+            admin_limiter: Arc::new(AdminRateLimiter::new(
+                settings.admin_rate_limit_per_second,
+                settings.admin_rate_limit_burst,
+            )),
+            settings: Arc::new(settings),
+            master_key: Arc::new(master_key),
+            shutdown: CancellationToken::new(),
         }
     }
 }
@@ -108,12 +143,7 @@ impl Application {
             // Without the schema there is nothing to check yet; /readyz reports why.
             Err(reason) => tracing::warn!(reason, "starting with an incomplete schema"),
         }
-        let state = AppState {
-            db,
-            settings: Arc::new(settings),
-            master_key: Arc::new(master_key),
-            shutdown: CancellationToken::new(),
-        };
+        let state = AppState::new(db, settings, master_key);
         let local_addr = listener.local_addr()?;
         let server = serve(listener, state.clone())?;
         Ok(Self {

@@ -4,12 +4,16 @@ pub use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::MigrationStatus;
 
 mod m20261122_000001_gateway_instance;
+mod m20261122_000002_admin;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_gateway_instance::Migration)]
+        vec![
+            Box::new(m20261122_000001_gateway_instance::Migration),
+            Box::new(m20261122_000002_admin::Migration),
+        ]
     }
 }

@@ -2,7 +2,14 @@
 //! the entities. Database functions take `&impl ConnectionTrait` so they run inside or outside
 //! a transaction alike.
 
+pub mod api_token;
+pub mod audit_entry;
+pub mod endpoint;
+pub mod endpoint_secret;
 pub mod instance;
+pub mod provider_connection;
+pub mod provider_key;
+pub mod tenant;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -183,3 +183,146 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> 
     assert_eq!(body["type"], format!("urn:webhook-gateway:problem:{code}"));
     body
 }
+
+pub const VECTORCARE_PUBLIC_PEM: &str = include_str!("../fixtures/keys/vectorcare_public.pem");
+pub const VECTORCARE_ROTATED_PUBLIC_PEM: &str =
+    include_str!("../fixtures/keys/vectorcare_rotated_public.pem");
+pub const WEAK_1024_PUBLIC_PEM: &str = include_str!("../fixtures/keys/weak_1024_public.pem");
+/// The Svix documentation's example secret.
+pub const VITAL_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// Helpers per admin endpoint: each sends a real HTTP request through the public port.
+impl TestApp {
+    /// Mints a token straight into the database (the API path is tested on its own).
+    pub async fn token_for(&self, role: gateway::auth::Role) -> String {
+        let (_, jwt) = gateway::auth::issue_token(
+            &self.state.db,
+            &self.state.jwt,
+            "test token",
+            &role,
+            std::time::Duration::from_secs(3600),
+            None,
+        )
+        .await
+        .expect("issue token");
+        jwt
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token_for(gateway::auth::Role::Admin).await
+    }
+
+    pub async fn tenant_token(&self, tenant_id: &str) -> String {
+        let id = gateway::domain::TenantId::parse(tenant_id).expect("tenant id");
+        self.token_for(gateway::auth::Role::Tenant(id)).await
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post_as(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn put_as(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.call(reqwest::Method::PUT, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn patch_as(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.call(reqwest::Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.call(reqwest::Method::DELETE, path, Some(token), None)
+            .await
+    }
+
+    /// Creates a tenant and returns its JSON.
+    pub async fn create_tenant(
+        &self,
+        token: &str,
+        slug: &str,
+        customer_id: Option<&str>,
+    ) -> serde_json::Value {
+        let res = self
+            .post_as(
+                "/api/v1/tenants",
+                token,
+                serde_json::json!({"slug": slug, "name": format!("Tenant {slug}"), "customer_id": customer_id}),
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 201, "create tenant {slug}");
+        res.json().await.expect("tenant JSON")
+    }
+
+    /// Sets a VectorCare connection with the fixture public key.
+    pub async fn connect_vectorcare(&self, token: &str, tenant: &str) -> serde_json::Value {
+        let res = self
+            .put_as(
+                &format!("/api/v1/tenants/{tenant}/providers/vectorcare"),
+                token,
+                serde_json::json!({
+                    "public_keys": [VECTORCARE_PUBLIC_PEM],
+                    "client_id": "client-123",
+                    "client_secret": "vc-client-secret-0123456789",
+                }),
+            )
+            .await;
+        assert!(
+            res.status().is_success(),
+            "connect vectorcare: {}",
+            res.status()
+        );
+        res.json().await.expect("connection JSON")
+    }
+
+    /// Creates an endpoint and returns its JSON (with the one-time `signing_secret`).
+    pub async fn create_endpoint(&self, token: &str, tenant: &str, url: &str) -> serde_json::Value {
+        let res = self
+            .post_as(
+                &format!("/api/v1/tenants/{tenant}/endpoints"),
+                token,
+                serde_json::json!({"url": url, "description": "test receiver"}),
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 201, "create endpoint");
+        res.json().await.expect("endpoint JSON")
+    }
+}

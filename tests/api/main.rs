@@ -1,9 +1,16 @@
 //! One integration binary: every test talks to a real gateway over its public port, on SQLite by
 //! default and on PostgreSQL when TEST_DATABASE_URL is set.
 
+mod audit;
+mod authz;
+mod endpoints;
 mod errors;
 mod health;
 mod helpers;
 mod master_key;
+mod openapi;
 mod process;
+mod providers;
+mod secrets_at_rest;
+mod tenants;
 mod tls;

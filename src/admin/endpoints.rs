@@ -1,0 +1,559 @@
+//! Callback endpoints: where a tenant receives normalized events, signed with the endpoint's
+//! Standard Webhooks secret.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::pagination::{finish, PageQuery};
+use super::CommonErrors;
+use crate::auth::TenantScope;
+use crate::domain::{EndpointId, EndpointUrl, SecretId, SigningSecret, TenantId};
+use crate::error::{ApiError, FieldError, Problem};
+use crate::http::ApiJson;
+use crate::startup::AppState;
+use crate::store::{endpoint, endpoint_secret};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_endpoints)
+        .service(create_endpoint)
+        .service(get_endpoint)
+        .service(update_endpoint)
+        .service(delete_endpoint)
+        .service(rotate_secret)
+        .service(list_secrets);
+}
+
+/// Headers the gateway sets itself; an endpoint may not override them.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "user-agent",
+];
+
+/// A tenant's callback endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub tenant_id: TenantId,
+    #[schema(value_type = String, example = "https://dispatch.example.com/hooks/gateway")]
+    pub url: EndpointUrl,
+    pub description: String,
+    /// Event types delivered here (`*` suffix matches a prefix, e.g. `transport.*`); empty means all.
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    /// Extra headers sent with every delivery.
+    pub headers: BTreeMap<String, String>,
+    /// Deliveries per second at most; `null` for no limit.
+    pub rate_limit_per_second: Option<u32>,
+    /// Why the gateway disabled the endpoint, when it did.
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<endpoint::Model> for Endpoint {
+    fn from(m: endpoint::Model) -> Self {
+        Self {
+            id: m.id,
+            tenant_id: m.tenant_id,
+            url: m.url,
+            description: m.description,
+            event_types: serde_json::from_value(m.event_types).unwrap_or_default(),
+            enabled: m.enabled,
+            headers: serde_json::from_value(m.headers).unwrap_or_default(),
+            rate_limit_per_second: m.rate_limit_per_second.and_then(|n| u32::try_from(n).ok()),
+            disabled_reason: m.disabled_reason,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// The endpoint with its signing secret: shown once, at creation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointCreated {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    /// `whsec_...`: verify our `webhook-signature` with it. Not shown again.
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub signing_secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    pub data: Vec<Endpoint>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    /// https URL (http only when the gateway allows it).
+    pub url: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub rate_limit_per_second: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Fields to change; absent fields stay. `rate_limit_per_second: 0` removes the limit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEndpoint {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    /// Enabling clears `disabled_reason`.
+    pub enabled: Option<bool>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub rate_limit_per_second: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long the previous secret keeps signing, e.g. `24h` (default: the gateway's
+    /// `endpoint_secret_grace`); `0s` retires it at once.
+    pub grace_period: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretRotated {
+    pub secret_id: SecretId,
+    /// The new `whsec_...`, shown once.
+    pub signing_secret: String,
+    /// Until when the previous secrets still sign (a grace period never extends an earlier end).
+    pub previous_secrets_expire_at: DateTime<Utc>,
+}
+
+/// A signing secret as listed: never the secret itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretInfo {
+    pub id: SecretId,
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+    /// `null` while it is the current secret.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+fn check_url(text: &str, allow_http: bool, errors: &mut Vec<FieldError>) -> Option<EndpointUrl> {
+    EndpointUrl::parse(text.trim(), allow_http)
+        .map_err(|m| errors.push(FieldError::new("url", m)))
+        .ok()
+}
+
+fn check_description(text: &str, errors: &mut Vec<FieldError>) {
+    if text.chars().count() > 500 {
+        errors.push(FieldError::new(
+            "description",
+            "must be at most 500 characters",
+        ));
+    }
+}
+
+fn check_event_types(types: &[String], errors: &mut Vec<FieldError>) {
+    if types.len() > 100 {
+        errors.push(FieldError::new("event_types", "at most 100 filters"));
+    }
+    for (i, t) in types.iter().enumerate() {
+        let body = t.strip_suffix('*').unwrap_or(t);
+        let ok = !t.is_empty()
+            && t.len() <= 100
+            && body.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            });
+        if !ok {
+            errors.push(FieldError::new(
+                format!("event_types[{i}]"),
+                "must be an event type like `transport.request.assigned`, or a prefix ending in `*`",
+            ));
+        }
+    }
+}
+
+fn check_headers(headers: &BTreeMap<String, String>, errors: &mut Vec<FieldError>) {
+    if headers.len() > 20 {
+        errors.push(FieldError::new("headers", "at most 20 headers"));
+    }
+    for (name, value) in headers {
+        let field = format!("headers.{name}");
+        if header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            errors.push(FieldError::new(field, "is not a valid header name"));
+        } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            errors.push(FieldError::new(
+                field,
+                "is set by the gateway and cannot be overridden",
+            ));
+        } else if header::HeaderValue::from_str(value).is_err() || value.len() > 4096 {
+            errors.push(FieldError::new(field, "is not a valid header value"));
+        }
+    }
+}
+
+fn check_rate_limit(n: u32, errors: &mut Vec<FieldError>) {
+    if n > 10_000 {
+        errors.push(FieldError::new(
+            "rate_limit_per_second",
+            "must be at most 10000",
+        ));
+    }
+}
+
+fn new_secret(
+    state: &AppState,
+    endpoint: &EndpointId,
+) -> (endpoint_secret::ActiveModel, SigningSecret) {
+    let secret = SigningSecret::generate();
+    let id = SecretId::generate();
+    let sealed = state
+        .cipher
+        .seal(secret.expose(), &format!("endpoint_secret:{id}"));
+    let model = endpoint_secret::ActiveModel {
+        id: Set(id),
+        endpoint_id: Set(endpoint.clone()),
+        secret_ciphertext: Set(sealed),
+        hint: Set(secret.hint()),
+        created_at: Set(Utc::now()),
+        expires_at: Set(None),
+    };
+    (model, secret)
+}
+
+async fn find(
+    state: &AppState,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<endpoint::Model, ApiError> {
+    let id = EndpointId::parse(id).map_err(|_| ApiError::NotFound)?;
+    endpoint::find_for_tenant(&state.db, scope.id(), &id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// List a tenant's endpoints
+#[utoipa::path(
+    tag = "endpoints",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), PageQuery),
+    responses((status = 200, body = EndpointList), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant}/endpoints")]
+async fn list_endpoints(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page.limit()?;
+    let mut query = endpoint::Entity::find()
+        .filter(endpoint::Column::TenantId.eq(scope.id().clone()))
+        .order_by_asc(endpoint::Column::Id);
+    if let Some(cursor) = &page.cursor {
+        let cursor = EndpointId::parse(cursor)
+            .map_err(|m| ApiError::Validation(vec![FieldError::new("cursor", m)]))?;
+        query = query.filter(endpoint::Column::Id.gt(cursor));
+    }
+    let rows = query.limit(limit + 1).all(&state.db).await?;
+    let (rows, next_cursor) = finish(rows, limit, |e| e.id.clone());
+    Ok(HttpResponse::Ok().json(EndpointList {
+        data: rows.into_iter().map(Endpoint::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Create an endpoint
+///
+/// The gateway generates the endpoint's signing secret (`whsec_` + 32 random bytes, Standard
+/// Webhooks) and returns it in this answer only.
+#[utoipa::path(
+    tag = "endpoints",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    request_body = CreateEndpoint,
+    responses(
+        (status = 201, body = EndpointCreated),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields (`validation_failed`)"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/tenants/{tenant}/endpoints")]
+async fn create_endpoint(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    body: ApiJson<CreateEndpoint>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    let mut errors = Vec::new();
+    let url = check_url(&input.url, state.settings.allow_http_endpoints, &mut errors);
+    check_description(&input.description, &mut errors);
+    check_event_types(&input.event_types, &mut errors);
+    check_headers(&input.headers, &mut errors);
+    if let Some(n) = input.rate_limit_per_second {
+        check_rate_limit(n, &mut errors);
+    }
+    let Some(url) = url.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let now = Utc::now();
+    let id = EndpointId::generate();
+    let txn = state.db.begin().await?;
+    let model = endpoint::ActiveModel {
+        id: Set(id.clone()),
+        tenant_id: Set(scope.id().clone()),
+        url: Set(url),
+        description: Set(input.description),
+        event_types: Set(serde_json::json!(input.event_types)),
+        enabled: Set(input.enabled),
+        headers: Set(serde_json::json!(input.headers)),
+        rate_limit_per_second: Set(input
+            .rate_limit_per_second
+            .filter(|n| *n > 0)
+            .map(|n| n as i32)),
+        disabled_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let (secret_model, secret) = new_secret(&state, &id);
+    secret_model.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/tenants/{}/endpoints/{id}", scope.id()),
+        ))
+        .json(EndpointCreated {
+            endpoint: Endpoint::from(model),
+            signing_secret: secret.expose().to_owned(),
+        }))
+}
+
+/// Get an endpoint
+#[utoipa::path(
+    tag = "endpoints",
+    params(
+        ("tenant" = String, Path, description = "Tenant id or slug"),
+        ("endpoint" = EndpointId, Path, description = "Endpoint id")
+    ),
+    responses((status = 200, body = Endpoint), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant}/endpoints/{endpoint}")]
+async fn get_endpoint(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let model = find(&state, &scope, &path.1).await?;
+    Ok(HttpResponse::Ok().json(Endpoint::from(model)))
+}
+
+/// Update, enable or disable an endpoint
+#[utoipa::path(
+    tag = "endpoints",
+    params(
+        ("tenant" = String, Path, description = "Tenant id or slug"),
+        ("endpoint" = EndpointId, Path, description = "Endpoint id")
+    ),
+    request_body = UpdateEndpoint,
+    responses(
+        (status = 200, body = Endpoint),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields (`validation_failed`)"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/tenants/{tenant}/endpoints/{endpoint}")]
+async fn update_endpoint(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+    body: ApiJson<UpdateEndpoint>,
+) -> Result<HttpResponse, ApiError> {
+    let current = find(&state, &scope, &path.1).await?;
+    let input = body.0;
+    let mut errors = Vec::new();
+    let mut model: endpoint::ActiveModel = current.into();
+    if let Some(u) = &input.url {
+        if let Some(url) = check_url(u, state.settings.allow_http_endpoints, &mut errors) {
+            model.url = Set(url);
+        }
+    }
+    if let Some(d) = input.description {
+        check_description(&d, &mut errors);
+        model.description = Set(d);
+    }
+    if let Some(t) = input.event_types {
+        check_event_types(&t, &mut errors);
+        model.event_types = Set(serde_json::json!(t));
+    }
+    if let Some(h) = input.headers {
+        check_headers(&h, &mut errors);
+        model.headers = Set(serde_json::json!(h));
+    }
+    if let Some(n) = input.rate_limit_per_second {
+        check_rate_limit(n, &mut errors);
+        model.rate_limit_per_second = Set((n > 0).then_some(n as i32));
+    }
+    if let Some(enabled) = input.enabled {
+        model.enabled = Set(enabled);
+        if enabled {
+            model.disabled_reason = Set(None);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    model.updated_at = Set(Utc::now());
+    let model = model.update(&state.db).await?;
+    Ok(HttpResponse::Ok().json(Endpoint::from(model)))
+}
+
+/// Delete an endpoint
+#[utoipa::path(
+    tag = "endpoints",
+    params(
+        ("tenant" = String, Path, description = "Tenant id or slug"),
+        ("endpoint" = EndpointId, Path, description = "Endpoint id")
+    ),
+    responses((status = 204, description = "Deleted"), CommonErrors),
+    security(("bearer" = []))
+)]
+#[delete("/tenants/{tenant}/endpoints/{endpoint}")]
+async fn delete_endpoint(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let model = find(&state, &scope, &path.1).await?;
+    endpoint::Entity::delete_by_id(model.id)
+        .exec(&state.db)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Rotate an endpoint's signing secret
+///
+/// Generates a new secret, returned once. The previous secrets keep signing for the grace
+/// period, so deliveries carry a signature for the old and the new secret while the receiver
+/// switches over.
+#[utoipa::path(
+    tag = "endpoints",
+    params(
+        ("tenant" = String, Path, description = "Tenant id or slug"),
+        ("endpoint" = EndpointId, Path, description = "Endpoint id")
+    ),
+    request_body(content = Option<RotateSecret>, description = "Optional; an empty body uses the default grace period"),
+    responses(
+        (status = 200, body = SecretRotated),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid grace period (`validation_failed`)"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/tenants/{tenant}/endpoints/{endpoint}/rotate-secret")]
+async fn rotate_secret(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let current = find(&state, &scope, &path.1).await?;
+    let input: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateSecret::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?
+    };
+    let grace = match input.grace_period.as_deref() {
+        None => state.settings.endpoint_secret_grace,
+        Some(text) => humantime::parse_duration(text).map_err(|_| {
+            ApiError::Validation(vec![FieldError::new(
+                "grace_period",
+                "must be a duration like 24h, 30m or 0s",
+            )])
+        })?,
+    };
+    let now = Utc::now();
+    let expires = now + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(30));
+    let txn = state.db.begin().await?;
+    // A grace period only ever shortens a previous secret's life: rotating with `0s` after a
+    // leak retires every earlier secret at once, not just the latest.
+    endpoint_secret::Entity::update_many()
+        .col_expr(
+            endpoint_secret::Column::ExpiresAt,
+            sea_orm::sea_query::Expr::value(expires),
+        )
+        .filter(endpoint_secret::Column::EndpointId.eq(current.id.clone()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(endpoint_secret::Column::ExpiresAt.is_null())
+                .add(endpoint_secret::Column::ExpiresAt.gt(expires)),
+        )
+        .exec(&txn)
+        .await?;
+    let (model, secret) = new_secret(&state, &current.id);
+    let model = model.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(SecretRotated {
+        secret_id: model.id,
+        signing_secret: secret.expose().to_owned(),
+        previous_secrets_expire_at: expires,
+    }))
+}
+
+/// List an endpoint's signing secrets
+///
+/// Only hints and validity: a secret is shown once, when created.
+#[utoipa::path(
+    tag = "endpoints",
+    params(
+        ("tenant" = String, Path, description = "Tenant id or slug"),
+        ("endpoint" = EndpointId, Path, description = "Endpoint id")
+    ),
+    responses((status = 200, body = Vec<SecretInfo>), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant}/endpoints/{endpoint}/secrets")]
+async fn list_secrets(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let current = find(&state, &scope, &path.1).await?;
+    let rows = endpoint_secret::active_for_endpoint(&state.db, &current.id, Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(
+        rows.into_iter()
+            .map(|s| SecretInfo {
+                id: s.id,
+                hint: s.hint,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+            })
+            .collect::<Vec<_>>(),
+    ))
+}

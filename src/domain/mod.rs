@@ -1,0 +1,11 @@
+//! Parsed values: once one of these exists it is valid. Each is built only through `parse` /
+//! `TryFrom` (or generated fresh), and the database columns hold them directly.
+
+pub mod ids;
+pub mod keys;
+pub mod provider;
+pub mod values;
+
+pub use ids::*;
+pub use provider::Provider;
+pub use values::*;

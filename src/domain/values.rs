@@ -1,0 +1,214 @@
+//! Validated values of the admin API.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// A tenant's URL-safe name, used in its webhook URLs: 3 to 63 of `a-z 0-9 -`, starting and
+/// ending with a letter or digit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, sea_orm::DeriveValueType)]
+#[serde(transparent)]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let len_ok = (3..=63).contains(&text.len());
+        let chars_ok = text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let ends_ok = !text.starts_with('-') && !text.ends_with('-');
+        if len_ok && chars_ok && ends_ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(
+                "must be 3 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+                    .into(),
+            )
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Slug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An endpoint's callback URL: absolute, https (http only when configuration allows it), no
+/// credentials in it (they would show up wherever the URL is shown).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, sea_orm::DeriveValueType)]
+#[serde(transparent)]
+pub struct EndpointUrl(String);
+
+impl EndpointUrl {
+    pub fn parse(text: &str, allow_http: bool) -> Result<Self, String> {
+        if text.len() > 2048 {
+            return Err("must be at most 2048 characters".into());
+        }
+        let url = Url::parse(text).map_err(|e| format!("is not an absolute URL ({e})"))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_http => {}
+            "http" => {
+                return Err(
+                    "must use https (plain http is not allowed by this gateway's configuration)"
+                        .into(),
+                )
+            }
+            other => return Err(format!("scheme `{other}` is not supported; use https")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("must name a host".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not contain credentials; use the endpoint's headers instead".into());
+        }
+        if url.fragment().is_some() {
+            return Err("must not contain a fragment".into());
+        }
+        Ok(Self(url.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A Standard Webhooks / Svix signing secret: `whsec_` followed by base64 of 24 to 64 bytes.
+#[derive(Clone)]
+pub struct SigningSecret(SecretString);
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningSecret({})", self.hint())
+    }
+}
+
+impl SigningSecret {
+    pub const PREFIX: &'static str = "whsec_";
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let Some(b64) = text.strip_prefix(Self::PREFIX) else {
+            return Err("must start with whsec_".into());
+        };
+        let bytes = STANDARD
+            .decode(b64)
+            .map_err(|_| "the part after whsec_ is not valid base64".to_string())?;
+        if !(24..=64).contains(&bytes.len()) {
+            return Err(format!(
+                "must hold 24 to 64 bytes after whsec_, got {}",
+                bytes.len()
+            ));
+        }
+        Ok(Self(SecretString::from(text.to_owned())))
+    }
+
+    /// A fresh secret of 32 random bytes.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(SecretString::from(format!(
+            "{}{}",
+            Self::PREFIX,
+            STANDARD.encode(bytes)
+        )))
+    }
+
+    /// The HMAC key: the decoded bytes after `whsec_`.
+    pub fn key_bytes(&self) -> Vec<u8> {
+        let text = self.0.expose_secret();
+        STANDARD
+            .decode(&text[Self::PREFIX.len()..])
+            .unwrap_or_default()
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    pub fn hint(&self) -> String {
+        mask(self.0.expose_secret())
+    }
+}
+
+/// What a stored secret looks like in answers after creation: its kind and last four characters.
+pub fn mask(secret: &str) -> String {
+    let tail: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let prefix = if secret.starts_with(SigningSecret::PREFIX) {
+        SigningSecret::PREFIX
+    } else {
+        ""
+    };
+    if secret.chars().count() <= 8 {
+        format!("{prefix}****")
+    } else {
+        format!("{prefix}****{tail}")
+    }
+}
+
+/// A source-address allowlist entry in CIDR notation (a bare address means a single host).
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is not an IP address or CIDR range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_url_safe() {
+        assert!(Slug::parse("acme-health-2").is_ok());
+        for bad in ["ab", "Acme", "acme_health", "-acme", "acme-", "a/b", "tn_x"] {
+            assert!(Slug::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoint_urls_require_https_unless_allowed() {
+        assert!(EndpointUrl::parse("https://example.com/hook", false).is_ok());
+        assert!(EndpointUrl::parse("http://example.com/hook", false).is_err());
+        assert!(EndpointUrl::parse("http://127.0.0.1:9/hook", true).is_ok());
+        assert!(EndpointUrl::parse("https://user:pw@example.com/", false).is_err());
+        assert!(EndpointUrl::parse("ftp://example.com/", true).is_err());
+        assert!(EndpointUrl::parse("/relative", true).is_err());
+    }
+
+    #[test]
+    fn signing_secrets_follow_standard_webhooks() {
+        let s = SigningSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+        assert_eq!(s.key_bytes().len(), 24);
+        assert!(SigningSecret::parse("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").is_err());
+        assert!(SigningSecret::parse("whsec_c2hvcnQ=").is_err());
+        assert!(SigningSecret::parse("whsec_!!!").is_err());
+        let g = SigningSecret::generate();
+        assert_eq!(g.key_bytes().len(), 32);
+        assert!(g.hint().starts_with("whsec_****"));
+        assert!(!format!("{g:?}").contains(&g.expose()[10..]));
+    }
+
+    #[test]
+    fn cidrs_accept_ranges_and_single_addresses() {
+        assert_eq!(parse_cidr("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(
+            parse_cidr("203.0.113.7").unwrap().to_string(),
+            "203.0.113.7/32"
+        );
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+    }
+}

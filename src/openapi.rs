@@ -1,0 +1,67 @@
+//! The OpenAPI document: assembled from the routes' `#[utoipa::path]` annotations by
+//! utoipa-actix-web, served at `/openapi.json`, browsable at `/docs`, committed at
+//! `openapi/openapi.json` (a test fails when they differ; `UPDATE_OPENAPI=1 cargo test` rewrites it).
+
+use actix_web::App;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+use crate::error::{FieldError, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Webhook gateway",
+        description = "Receives VectorCare and Vital (Junction) webhooks per tenant, verifies, \
+normalizes and stores them, and delivers them to tenant callback endpoints. Every error is \
+`application/problem+json` with a stable `code`. Authenticate with `Authorization: Bearer <token>`; \
+the first admin token comes from `gateway token create --role admin`.",
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "tenants", description = "Customer organizations"),
+        (name = "providers", description = "A tenant's VectorCare and Vital connections: keys, credentials, webhook URLs"),
+        (name = "endpoints", description = "A tenant's callback endpoints and their signing secrets"),
+        (name = "tokens", description = "API tokens (admin only)"),
+        (name = "audit", description = "Every mutation of the admin API"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An API token from POST /api/v1/tokens or `gateway token create`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The hand-written part of the document; paths and schemas are added from the routes.
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The complete document, built without a socket or a database.
+pub fn document() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(base())
+        .configure(crate::startup::configure)
+        .split_for_parts()
+        .1
+}

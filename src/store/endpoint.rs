@@ -1,0 +1,40 @@
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, QueryFilter};
+
+use crate::domain::{EndpointId, EndpointUrl, TenantId};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "endpoints")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: EndpointId,
+    pub tenant_id: TenantId,
+    pub url: EndpointUrl,
+    pub description: String,
+    /// JSON array of event type filters; empty means every type.
+    pub event_types: Json,
+    pub enabled: bool,
+    /// JSON object of extra headers sent with every delivery.
+    pub headers: Json,
+    pub rate_limit_per_second: Option<i32>,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// The only way to read an endpoint: through the tenant that owns it.
+pub async fn find_for_tenant(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &EndpointId,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id.clone())
+        .filter(Column::TenantId.eq(tenant.clone()))
+        .one(db)
+        .await
+}

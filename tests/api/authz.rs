@@ -1,0 +1,579 @@
+//! Every admin route against every kind of caller, and the token rules behind it.
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, Utc};
+use gateway::auth::jwt::JwtKeys;
+use gateway::crypto::MasterKey;
+use gateway::domain::TokenId;
+use reqwest::Method;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    assert_problem, spawn_app, spawn_app_with, TestApp, VECTORCARE_PUBLIC_PEM,
+    VECTORCARE_ROTATED_PUBLIC_PEM, VITAL_SECRET,
+};
+
+const EXTRA_PUBLIC_PEM: &str = include_str!("../fixtures/keys/vectorcare_extra_public.pem");
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Policy {
+    /// Any valid token; a tenant token sees only its own data.
+    AnyRole,
+    /// Admin only, not about one tenant.
+    Admin,
+    /// About one tenant: its own tenant token or an admin.
+    Tenant,
+    /// About one tenant, but admins only (credentials, tenant lifecycle).
+    TenantAdmin,
+}
+
+struct Route {
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    policy: Policy,
+}
+
+fn route(method: Method, path: &'static str, body: Option<Value>, policy: Policy) -> Route {
+    Route {
+        method,
+        path,
+        body,
+        policy,
+    }
+}
+
+fn routes() -> Vec<Route> {
+    use Policy::*;
+    vec![
+        route(Method::GET, "/api/v1/tenants", None, AnyRole),
+        route(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(json!({"slug": "brand-new", "name": "New"})),
+            Admin,
+        ),
+        route(Method::GET, "/api/v1/tenants/{tenant}", None, Tenant),
+        route(
+            Method::PATCH,
+            "/api/v1/tenants/{tenant}",
+            Some(json!({"name": "Renamed"})),
+            TenantAdmin,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tenants/{tenant}",
+            None,
+            TenantAdmin,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/tenants/{tenant}/providers/vectorcare",
+            Some(json!({"client_id": "c2"})),
+            TenantAdmin,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/tenants/{tenant}/providers/vital",
+            Some(json!({"signing_secrets": [VITAL_SECRET]})),
+            TenantAdmin,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/providers/{provider}",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tenants/{tenant}/providers/{provider}",
+            None,
+            TenantAdmin,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/providers/{provider}/keys",
+            Some(json!({"public_key_pem": EXTRA_PUBLIC_PEM})),
+            TenantAdmin,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tenants/{tenant}/providers/{provider}/keys/{key}",
+            None,
+            TenantAdmin,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/endpoints",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/endpoints",
+            Some(json!({"url": "https://new.example.com/"})),
+            Tenant,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::PATCH,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}",
+            Some(json!({"enabled": false})),
+            Tenant,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/rotate-secret",
+            Some(json!({})),
+            Tenant,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/secrets",
+            None,
+            Tenant,
+        ),
+        route(Method::GET, "/api/v1/tokens", None, Admin),
+        route(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "n", "role": "admin"})),
+            Admin,
+        ),
+        route(Method::GET, "/api/v1/tokens/{token}", None, Admin),
+        route(Method::DELETE, "/api/v1/tokens/{token}", None, Admin),
+        route(Method::GET, "/api/v1/audit", None, AnyRole),
+    ]
+}
+
+/// Two tenants; the first with a VectorCare connection (two keys), an endpoint, and tokens.
+struct Fixture {
+    admin: String,
+    own: String,
+    other: String,
+    tenant: String,
+    endpoint: String,
+    key: String,
+    token: String,
+}
+
+async fn fixture(app: &TestApp, n: usize) -> Fixture {
+    let admin = app.admin_token().await;
+    let a = app.create_tenant(&admin, &format!("alpha-{n}"), None).await;
+    let b = app.create_tenant(&admin, &format!("beta-{n}"), None).await;
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    let res = app
+        .put_as(
+            &format!("/api/v1/tenants/{a_id}/providers/vectorcare"),
+            &admin,
+            json!({"public_keys": [VECTORCARE_PUBLIC_PEM, VECTORCARE_ROTATED_PUBLIC_PEM]}),
+        )
+        .await;
+    let conn: Value = res.json().await.unwrap();
+    let ep = app
+        .create_endpoint(&admin, &a_id, "https://receiver.example.com/")
+        .await;
+    let spare: Value = app
+        .post_as(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "spare", "role": "tenant", "tenant": a_id}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    Fixture {
+        own: app.tenant_token(&a_id).await,
+        other: app.tenant_token(b["id"].as_str().unwrap()).await,
+        admin,
+        endpoint: ep["id"].as_str().unwrap().to_owned(),
+        key: conn["keys"][1]["id"].as_str().unwrap().to_owned(),
+        token: spare["id"].as_str().unwrap().to_owned(),
+        tenant: a_id,
+    }
+}
+
+fn fill(path: &str, f: &Fixture) -> String {
+    path.replace("{tenant}", &f.tenant)
+        .replace("{provider}", "vectorcare")
+        .replace("{endpoint}", &f.endpoint)
+        .replace("{key}", &f.key)
+        .replace("{token}", &f.token)
+}
+
+async fn send(app: &TestApp, r: &Route, f: &Fixture, auth: Option<&str>) -> reqwest::Response {
+    let mut req = app
+        .client
+        .request(r.method.clone(), app.url(&fill(r.path, f)));
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    if let Some(b) = &r.body {
+        req = req.json(b);
+    }
+    req.send().await.unwrap()
+}
+
+/// Tokens that must never get in: (label, Authorization header, expected code).
+async fn refused_tokens(app: &TestApp) -> Vec<(&'static str, Option<String>, &'static str)> {
+    let foreign = JwtKeys::new(&MasterKey::generate());
+    let id = TokenId::generate();
+    let now = Utc::now();
+    let bad_signature = foreign
+        .issue(&id, "admin", None, now, now + Duration::hours(1))
+        .unwrap();
+    let expired = app
+        .state
+        .jwt
+        .issue(
+            &TokenId::generate(),
+            "admin",
+            None,
+            now - Duration::hours(2),
+            now - Duration::hours(1),
+        )
+        .unwrap();
+    let revoked = app.admin_token().await;
+    let revoked_row = gateway::store::api_token::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .max_by(|a, b| a.id.cmp(&b.id))
+        .unwrap();
+    let mut m: gateway::store::api_token::ActiveModel = revoked_row.into();
+    m.revoked_at = Set(Some(Utc::now()));
+    m.update(&app.state.db).await.unwrap();
+    vec![
+        ("no token", None, "missing_token"),
+        (
+            "not a bearer header",
+            Some("Basic YWRtaW46YWRtaW4=".into()),
+            "malformed_token",
+        ),
+        (
+            "malformed JWT",
+            Some("Bearer not.a.jwt".into()),
+            "malformed_token",
+        ),
+        (
+            "bad signature",
+            Some(format!("Bearer {bad_signature}")),
+            "invalid_token",
+        ),
+        (
+            "expired",
+            Some(format!("Bearer {expired}")),
+            "token_expired",
+        ),
+        (
+            "revoked",
+            Some(format!("Bearer {revoked}")),
+            "token_revoked",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_admin_route_answers_each_kind_of_caller_as_its_policy_says() {
+    let app = spawn_app_with(|s| s.admin_rate_limit_burst = 100_000).await;
+    let refused = refused_tokens(&app).await;
+    let mut n = 0;
+    for r in routes() {
+        let what = format!("{} {}", r.method, r.path);
+        n += 1;
+        let f = fixture(&app, n).await;
+        for (label, auth, code) in &refused {
+            let res = send(&app, &r, &f, auth.as_deref()).await;
+            assert_eq!(res.status().as_u16(), 401, "{what}: {label}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["code"], *code, "{what}: {label}");
+        }
+
+        let res = send(&app, &r, &f, Some(&format!("Bearer {}", f.other))).await;
+        let expected = match r.policy {
+            Policy::AnyRole => 200,
+            Policy::Admin => 403,
+            Policy::Tenant | Policy::TenantAdmin => 404,
+        };
+        assert_eq!(
+            res.status().as_u16(),
+            expected,
+            "{what}: another tenant's token"
+        );
+
+        n += 1;
+        let f = fixture(&app, n).await;
+        let res = send(&app, &r, &f, Some(&format!("Bearer {}", f.own))).await;
+        let status = res.status().as_u16();
+        match r.policy {
+            Policy::AnyRole | Policy::Tenant => assert!(
+                (200..300).contains(&status),
+                "{what}: own tenant token got {status}"
+            ),
+            Policy::Admin | Policy::TenantAdmin => {
+                assert_eq!(status, 403, "{what}: own tenant token")
+            }
+        }
+
+        n += 1;
+        let f = fixture(&app, n).await;
+        let res = send(&app, &r, &f, Some(&format!("Bearer {}", f.admin))).await;
+        let status = res.status().as_u16();
+        assert!(
+            (200..300).contains(&status),
+            "{what}: admin got {status}: {}",
+            res.text().await.unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_policy_table_covers_every_documented_admin_route() {
+    let doc = serde_json::to_value(gateway::openapi::document()).unwrap();
+    let documented: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p.starts_with("/api/v1/"))
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{} {p}", m.to_uppercase()))
+        })
+        .collect();
+    let tested: BTreeSet<String> = routes()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(documented, tested);
+}
+
+#[tokio::test]
+async fn a_tenant_token_lists_only_its_own_tenant_and_audit_entries() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let a = app.create_tenant(&admin, "alpha", None).await;
+    app.create_tenant(&admin, "beta", None).await;
+    app.patch_as("/api/v1/tenants/beta", &admin, json!({"name": "Beta 2"}))
+        .await;
+    let own = app.tenant_token(a["id"].as_str().unwrap()).await;
+
+    let list: Value = app
+        .get_as("/api/v1/tenants", &own)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["slug"], "alpha");
+
+    app.create_endpoint(&own, "alpha", "https://alpha.example.com/")
+        .await;
+    let audit: Value = app
+        .get_as("/api/v1/audit?tenant_id=all", &own)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = audit["data"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e["tenant_id"] == a["id"]), "{audit}");
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_from_the_next_request_on() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let created: Value = app
+        .post_as(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "ci bot", "role": "admin", "expires_in": "1h"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let jwt = created["token"].as_str().unwrap();
+    assert_eq!(
+        app.get_as("/api/v1/tenants", jwt).await.status().as_u16(),
+        200
+    );
+
+    let listed: Value = app
+        .get_as("/api/v1/tokens", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == created["id"]));
+    assert!(
+        !listed.to_string().contains(jwt),
+        "the JWT is shown only at creation"
+    );
+
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete_as(&format!("/api/v1/tokens/{id}"), &admin)
+            .await
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_problem(
+        app.get_as("/api/v1/tenants", jwt).await,
+        401,
+        "token_revoked",
+    )
+    .await;
+    let info: Value = app
+        .get_as(&format!("/api/v1/tokens/{id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(info["revoked_at"].is_string());
+}
+
+#[tokio::test]
+async fn token_input_is_validated() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let res = app
+        .post_as(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "t", "role": "tenant"}),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(res, 422, "validation_failed").await["errors"][0]["field"],
+        "tenant"
+    );
+    let res = app
+        .post_as(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "t", "role": "tenant", "tenant": "ghost"}),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(res, 422, "validation_failed").await["errors"][0]["message"],
+        "no such tenant"
+    );
+    let res = app
+        .post_as(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "t", "role": "admin", "expires_in": "forever"}),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(res, 422, "validation_failed").await["errors"][0]["field"],
+        "expires_in"
+    );
+    let res = app
+        .post_as(
+            "/api/v1/tokens",
+            &admin,
+            json!({"name": "t", "role": "root"}),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(res, 422, "validation_failed").await["errors"][0]["field"],
+        "role"
+    );
+}
+
+#[tokio::test]
+async fn a_token_of_another_algorithm_issuer_or_audience_is_refused() {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use secrecy::ExposeSecret;
+    let app = spawn_app().await;
+    app.admin_token().await;
+    // The real key, so only the checked property differs.
+    let key = app.state.master_key.derive("api-token-hs256");
+    let row = gateway::store::api_token::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = Utc::now().timestamp();
+    let claims = |iss: &str, aud: &str| json!({"iss": iss, "aud": aud, "sub": row.id.to_string(), "role": "admin", "iat": now, "exp": now + 600});
+    let forge = |alg: Algorithm, c: Value| {
+        encode(
+            &Header::new(alg),
+            &c,
+            &EncodingKey::from_secret(key.expose_secret()),
+        )
+        .unwrap()
+    };
+    let good = forge(
+        Algorithm::HS256,
+        claims("webhook-gateway", "webhook-gateway-api"),
+    );
+    assert_eq!(
+        app.get_as("/api/v1/tenants", &good).await.status().as_u16(),
+        200,
+        "control: a correct token passes"
+    );
+    for (label, token) in [
+        ("HS512", forge(Algorithm::HS512, claims("webhook-gateway", "webhook-gateway-api"))),
+        ("issuer", forge(Algorithm::HS256, claims("someone-else", "webhook-gateway-api"))),
+        ("audience", forge(Algorithm::HS256, claims("webhook-gateway", "another-api"))),
+        ("no exp", encode(&Header::new(Algorithm::HS256), &json!({"iss": "webhook-gateway", "aud": "webhook-gateway-api", "sub": row.id.to_string()}), &EncodingKey::from_secret(key.expose_secret())).unwrap()),
+    ] {
+        let res = app.get_as("/api/v1/tenants", &token).await;
+        assert_eq!(res.status().as_u16(), 401, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_rate_limits_each_token_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.admin_rate_limit_per_second = 1;
+        s.admin_rate_limit_burst = 3;
+    })
+    .await;
+    let a = app.admin_token().await;
+    let b = app.admin_token().await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.get_as("/api/v1/tenants", &a).await.status().as_u16(),
+            200
+        );
+    }
+    let res = app.get_as("/api/v1/tenants", &a).await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_problem(res, 429, "rate_limited").await;
+    assert_eq!(
+        app.get_as("/api/v1/tenants", &b).await.status().as_u16(),
+        200,
+        "limits are per token"
+    );
+}
