@@ -86,7 +86,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format, &settings.log_filter);
+    let sink = match cli.command {
+        None | Some(Command::Serve) => telemetry::Sink::Stdout,
+        Some(_) => telemetry::Sink::Stderr,
+    };
+    telemetry::init(settings.log_format, &settings.log_filter, sink);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

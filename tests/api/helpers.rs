@@ -15,7 +15,11 @@ static TRACING: Once = Once::new();
 fn init_tracing() {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            gateway::telemetry::init(gateway::config::LogFormat::Pretty, "debug");
+            gateway::telemetry::init(
+                gateway::config::LogFormat::Pretty,
+                "debug",
+                gateway::telemetry::Sink::Stdout,
+            );
         }
     });
 }

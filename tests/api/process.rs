@@ -220,3 +220,60 @@ async fn migrate_up_status_and_down_manage_the_schema() {
         "{reverted}"
     );
 }
+
+#[tokio::test]
+async fn the_first_admin_token_comes_from_the_command_line_and_works_against_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new(dir.path()).await;
+    let key = gateway::crypto::MasterKey::generate().to_base64();
+    let command = |args: &[&str]| {
+        let mut cmd = gateway(dir.path());
+        if db.is_postgres() {
+            cmd.env("DATABASE_URL", &db.url);
+        }
+        cmd.env("GATEWAY_MASTER_KEY", &key).args(args);
+        cmd
+    };
+    let out = command(&["token", "create", "--role", "admin", "--name", "ops"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        token.split('.').count(),
+        3,
+        "stdout holds only the JWT: {token}"
+    );
+
+    let refused = command(&["token", "create", "--role", "tenant"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--tenant"));
+
+    let mut child = command(&[])
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = wait_listening(&mut child);
+    let res = reqwest::Client::new()
+        .get(format!("http://{addr}/api/v1/tokens"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["data"][0]["name"], "ops");
+    signal(&child, "TERM");
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(20)).code(),
+        Some(0)
+    );
+}
