@@ -36,6 +36,24 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Send correctly signed example webhooks to a running gateway.
+    Simulate {
+        /// `vectorcare` or `vital`.
+        #[arg(value_parser = ["vectorcare", "vital"])]
+        provider: String,
+        /// The tenant's webhook URL, e.g. http://127.0.0.1:8080/webhooks/vectorcare/acme-health
+        #[arg(long)]
+        url: String,
+        /// VectorCare: the RSA private key (PEM file) whose public half the tenant's connection holds.
+        #[arg(long, value_name = "PEM_FILE")]
+        key: Option<PathBuf>,
+        /// Vital: the signing secret `whsec_...` configured on the tenant's connection.
+        #[arg(long)]
+        secret: Option<String>,
+        /// VectorCare: broadcast, lifecycle, withdrawn. Vital: phlebotomy, critical-result.
+        #[arg(long, default_value = "lifecycle")]
+        scenario: String,
+    },
     /// Manage API tokens (the first admin token comes from here).
     Token {
         #[command(subcommand)]
@@ -106,6 +124,13 @@ pub fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate { action } => migrate(settings, action).await,
             Command::Token { action } => token(settings, action).await,
+            Command::Simulate {
+                provider,
+                url,
+                key,
+                secret,
+                scenario,
+            } => simulate(&provider, &url, key, secret, &scenario).await,
         }
     });
     match result {
@@ -154,6 +179,29 @@ async fn wait_for_signal() -> &'static str {
         let _ = tokio::signal::ctrl_c().await;
         "SIGINT"
     }
+}
+
+async fn simulate(
+    provider: &str,
+    url: &str,
+    key: Option<PathBuf>,
+    secret: Option<String>,
+    scenario: &str,
+) -> anyhow::Result<()> {
+    let provider = crate::domain::Provider::parse(provider).map_err(|e| anyhow::anyhow!(e))?;
+    let material = match (provider, key, secret) {
+        (crate::domain::Provider::Vectorcare, Some(path), _) => {
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (crate::domain::Provider::Vital, _, Some(secret)) => secret,
+        (crate::domain::Provider::Vectorcare, None, _) => {
+            anyhow::bail!("vectorcare needs --key <private key PEM file>")
+        }
+        (crate::domain::Provider::Vital, _, None) => {
+            anyhow::bail!("vital needs --secret whsec_...")
+        }
+    };
+    crate::simulate::run(provider, url, &material, scenario).await
 }
 
 async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {

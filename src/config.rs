@@ -45,6 +45,12 @@ pub struct RawSettings {
     pub allow_http_endpoints: bool,
     pub endpoint_secret_grace: String,
     pub token_default_ttl: String,
+    pub webhook_max_body_bytes: usize,
+    pub ingest_rate_limit_per_second: u32,
+    pub ingest_rate_limit_burst: u32,
+    pub trusted_proxy_header: Option<String>,
+    pub connection_cache_ttl: String,
+    pub ingest_batch_max: usize,
 }
 
 impl Default for RawSettings {
@@ -72,6 +78,12 @@ impl Default for RawSettings {
             allow_http_endpoints: false,
             endpoint_secret_grace: "24h".into(),
             token_default_ttl: "90d".into(),
+            webhook_max_body_bytes: 1024 * 1024,
+            ingest_rate_limit_per_second: 1000,
+            ingest_rate_limit_burst: 5000,
+            trusted_proxy_header: None,
+            connection_cache_ttl: "5s".into(),
+            ingest_batch_max: 512,
         }
     }
 }
@@ -165,6 +177,13 @@ pub struct Settings {
     pub allow_http_endpoints: bool,
     pub endpoint_secret_grace: Duration,
     pub token_default_ttl: Duration,
+    pub webhook_max_body_bytes: usize,
+    pub ingest_rate_limit_per_second: NonZeroU32,
+    pub ingest_rate_limit_burst: NonZeroU32,
+    /// Header holding the client address, set by a trusted proxy (rightmost entry is used).
+    pub trusted_proxy_header: Option<actix_web::http::header::HeaderName>,
+    pub connection_cache_ttl: Duration,
+    pub ingest_batch_max: usize,
 }
 
 impl Settings {
@@ -340,6 +359,41 @@ impl Settings {
                 &raw.endpoint_secret_grace,
             )?,
             token_default_ttl: parse_duration("token_default_ttl", &raw.token_default_ttl)?,
+            webhook_max_body_bytes: match raw.webhook_max_body_bytes {
+                n if n < 1024 => {
+                    return Err(invalid(
+                        "webhook_max_body_bytes",
+                        "must be at least 1024 bytes",
+                    ))
+                }
+                n => n,
+            },
+            ingest_rate_limit_per_second: NonZeroU32::new(raw.ingest_rate_limit_per_second)
+                .ok_or_else(|| invalid("ingest_rate_limit_per_second", "must be at least 1"))?,
+            ingest_rate_limit_burst: NonZeroU32::new(raw.ingest_rate_limit_burst)
+                .ok_or_else(|| invalid("ingest_rate_limit_burst", "must be at least 1"))?,
+            trusted_proxy_header: match raw.trusted_proxy_header.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(h) => Some(
+                    actix_web::http::header::HeaderName::from_bytes(
+                        h.to_ascii_lowercase().as_bytes(),
+                    )
+                    .map_err(|_| {
+                        invalid(
+                            "trusted_proxy_header",
+                            format!("`{h}` is not a header name"),
+                        )
+                    })?,
+                ),
+            },
+            connection_cache_ttl: parse_duration(
+                "connection_cache_ttl",
+                &raw.connection_cache_ttl,
+            )?,
+            ingest_batch_max: match raw.ingest_batch_max {
+                0 => return Err(invalid("ingest_batch_max", "must be at least 1")),
+                n => n,
+            },
         })
     }
 }

@@ -58,6 +58,22 @@ pub enum ApiError {
     Forbidden(String),
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    #[error("unknown provider `{0}`; known: vectorcare, vital")]
+    UnknownProvider(String),
+    #[error("no tenant is configured for this provider at this URL")]
+    TenantNotFound,
+    #[error("this tenant is disabled")]
+    TenantDisabled,
+    #[error("the source address {0} is not in the tenant's allowlist")]
+    SourceIpNotAllowed(String),
+    #[error("{0}")]
+    MissingSignature(String),
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
+    TimestampOutOfTolerance(String),
+    #[error("{0}")]
+    InvalidPayload(String),
     #[error("the service is not ready: {0}")]
     NotReady(String),
     #[error("internal error")]
@@ -82,6 +98,14 @@ impl ApiError {
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden(_) => "forbidden",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::UnknownProvider(_) => "unknown_provider",
+            ApiError::TenantNotFound => "tenant_not_found",
+            ApiError::TenantDisabled => "tenant_disabled",
+            ApiError::SourceIpNotAllowed(_) => "source_ip_not_allowed",
+            ApiError::MissingSignature(_) => "missing_signature",
+            ApiError::InvalidSignature(_) => "invalid_signature",
+            ApiError::TimestampOutOfTolerance(_) => "timestamp_out_of_tolerance",
+            ApiError::InvalidPayload(_) => "invalid_payload",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal_error",
         }
@@ -103,6 +127,14 @@ impl ApiError {
             ApiError::Unauthorized { .. } => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::RateLimited { .. } => "Too many requests",
+            ApiError::UnknownProvider(_) => "Unknown provider",
+            ApiError::TenantNotFound => "Tenant not found",
+            ApiError::TenantDisabled => "Tenant disabled",
+            ApiError::SourceIpNotAllowed(_) => "Source address not allowed",
+            ApiError::MissingSignature(_) => "Missing signature",
+            ApiError::InvalidSignature(_) => "Invalid signature",
+            ApiError::TimestampOutOfTolerance(_) => "Timestamp out of tolerance",
+            ApiError::InvalidPayload(_) => "Invalid payload",
             ApiError::NotReady(_) => "Not ready",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -217,6 +249,12 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UnknownProvider(_) | ApiError::TenantNotFound => StatusCode::NOT_FOUND,
+            ApiError::TenantDisabled | ApiError::SourceIpNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::MissingSignature(_)
+            | ApiError::InvalidSignature(_)
+            | ApiError::TimestampOutOfTolerance(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidPayload(_) => StatusCode::BAD_REQUEST,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -25,6 +25,8 @@ the first admin token comes from `gateway token create --role admin`.",
         (name = "tenants", description = "Customer organizations"),
         (name = "providers", description = "A tenant's VectorCare and Vital connections: keys, credentials, webhook URLs"),
         (name = "endpoints", description = "A tenant's callback endpoints and their signing secrets"),
+        (name = "webhooks", description = "Where providers post: per-tenant webhook URLs"),
+        (name = "events", description = "Stored events: normalized and raw, with subject timelines"),
         (name = "tokens", description = "API tokens (admin only)"),
         (name = "audit", description = "Every mutation of the admin API"),
     )

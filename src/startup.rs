@@ -14,10 +14,14 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::rate_limit::AdminRateLimiter;
 use crate::config::{MasterKeySource, Settings};
 use crate::crypto::{Cipher, MasterKey};
-use crate::{admin, health, http, openapi, store, tls};
+use crate::domain::{Provider, TenantId, TokenId};
+use crate::ingest::connections::ConnectionCache;
+use crate::ingest::writer::IngestWriter;
+use crate::metrics::Metrics;
+use crate::rate_limit::KeyedLimiter;
+use crate::{admin, health, http, ingest, metrics, openapi, store, tls};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -31,7 +35,11 @@ pub struct AppState {
     /// Seals and opens secrets at rest.
     pub cipher: Arc<Cipher>,
     pub jwt: Arc<JwtKeys>,
-    pub admin_limiter: Arc<AdminRateLimiter>,
+    pub admin_limiter: Arc<KeyedLimiter<TokenId>>,
+    pub ingest_limiter: Arc<KeyedLimiter<(TenantId, Provider)>>,
+    pub connections: Arc<ConnectionCache>,
+    pub ingest: IngestWriter,
+    pub metrics: Arc<Metrics>,
     /// Cancelled once when the process shuts down; background tasks watch it.
     pub shutdown: CancellationToken,
 }
@@ -39,6 +47,8 @@ pub struct AppState {
 /// Every route of the gateway. Used by the server, by `actix_web::test`, and by the OpenAPI dump.
 pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
+    metrics::configure(cfg);
+    ingest::configure(cfg);
     cfg.service(
         utoipa_actix_web::scope("/api/v1")
             .wrap(from_fn(admin::audit_mutations))
@@ -101,13 +111,20 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
 impl AppState {
     pub fn new(db: DatabaseConnection, settings: Settings, master_key: MasterKey) -> Self {
         Self {
+            ingest: IngestWriter::start(db.clone(), settings.ingest_batch_max),
             db,
             cipher: Arc::new(Cipher::new(&master_key)),
             jwt: Arc::new(JwtKeys::new(&master_key)),
-            admin_limiter: Arc::new(AdminRateLimiter::new(
+            admin_limiter: Arc::new(KeyedLimiter::new(
                 settings.admin_rate_limit_per_second,
                 settings.admin_rate_limit_burst,
             )),
+            ingest_limiter: Arc::new(KeyedLimiter::new(
+                settings.ingest_rate_limit_per_second,
+                settings.ingest_rate_limit_burst,
+            )),
+            connections: Arc::new(ConnectionCache::new(settings.connection_cache_ttl)),
+            metrics: Arc::new(Metrics::default()),
             settings: Arc::new(settings),
             master_key: Arc::new(master_key),
             shutdown: CancellationToken::new(),

@@ -5,6 +5,7 @@ pub use sea_orm_migration::MigrationStatus;
 
 mod m20261122_000001_gateway_instance;
 mod m20261122_000002_admin;
+mod m20261122_000003_events;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_gateway_instance::Migration),
             Box::new(m20261122_000002_admin::Migration),
+            Box::new(m20261122_000003_events::Migration),
         ]
     }
 }

@@ -92,6 +92,10 @@ pub async fn audit_mutations(
         .or_else(|| principal.tenant().cloned())
         .or_else(|| target.as_deref().and_then(|t| TenantId::parse(t).ok()));
     let status = res.status().as_u16();
+    if status < 400 {
+        // Keys, tenants or connections may have changed: verify the next webhook against the new ones.
+        state.connections.clear();
+    }
     let row = audit_entry::ActiveModel {
         id: Set(AuditId::generate()),
         at: Set(Utc::now()),

@@ -63,6 +63,8 @@ pub struct Endpoint {
     pub rate_limit_per_second: Option<u32>,
     /// Why the gateway disabled the endpoint, when it did.
     pub disabled_reason: Option<String>,
+    /// Also receive events marked stale (older than one already seen for their subject).
+    pub include_stale: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -79,6 +81,7 @@ impl From<endpoint::Model> for Endpoint {
             headers: serde_json::from_value(m.headers).unwrap_or_default(),
             rate_limit_per_second: m.rate_limit_per_second.and_then(|n| u32::try_from(n).ok()),
             disabled_reason: m.disabled_reason,
+            include_stale: m.include_stale,
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -115,6 +118,9 @@ pub struct CreateEndpoint {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub rate_limit_per_second: Option<u32>,
+    /// Also receive stale events (default false).
+    #[serde(default)]
+    pub include_stale: bool,
 }
 
 fn yes() -> bool {
@@ -132,6 +138,7 @@ pub struct UpdateEndpoint {
     pub enabled: Option<bool>,
     pub headers: Option<BTreeMap<String, String>>,
     pub rate_limit_per_second: Option<u32>,
+    pub include_stale: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]
@@ -334,6 +341,7 @@ async fn create_endpoint(
             .filter(|n| *n > 0)
             .map(|n| n as i32)),
         disabled_reason: Set(None),
+        include_stale: Set(input.include_stale),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -419,6 +427,9 @@ async fn update_endpoint(
     if let Some(n) = input.rate_limit_per_second {
         check_rate_limit(n, &mut errors);
         model.rate_limit_per_second = Set((n > 0).then_some(n as i32));
+    }
+    if let Some(v) = input.include_stale {
+        model.include_stale = Set(v);
     }
     if let Some(enabled) = input.enabled {
         model.enabled = Set(enabled);

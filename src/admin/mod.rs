@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod endpoints;
+pub mod events;
 pub mod pagination;
 pub mod providers;
 pub mod tenants;
@@ -17,6 +18,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     tenants::configure(cfg);
     providers::configure(cfg);
     endpoints::configure(cfg);
+    events::configure(cfg);
     tokens::configure(cfg);
     audit::configure(cfg);
 }

@@ -4,7 +4,6 @@
 //! every tenant but the caller's own.
 
 pub mod jwt;
-pub mod rate_limit;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;

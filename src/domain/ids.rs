@@ -108,6 +108,15 @@ prefixed_id!(
     AuditId, "aud", "aud_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
 );
 
+prefixed_id!(
+    /// A normalized event; stable across the provider's retries.
+    EventId, "evt", "evt_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
+);
+prefixed_id!(
+    /// One event's delivery to one endpoint.
+    DeliveryId, "dlv", "dlv_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,8 @@ pub struct Model {
     pub headers: Json,
     pub rate_limit_per_second: Option<i32>,
     pub disabled_reason: Option<String>,
+    /// Also deliver events marked stale (older than one already seen for their subject).
+    pub include_stale: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -4,11 +4,14 @@
 
 pub mod api_token;
 pub mod audit_entry;
+pub mod delivery;
 pub mod endpoint;
 pub mod endpoint_secret;
+pub mod event;
 pub mod instance;
 pub mod provider_connection;
 pub mod provider_key;
+pub mod subject_head;
 pub mod tenant;
 
 use std::path::PathBuf;

@@ -146,6 +146,19 @@ fn routes() -> Vec<Route> {
             None,
             Tenant,
         ),
+        route(Method::GET, "/api/v1/tenants/{tenant}/events", None, Tenant),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/events/{event}",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/subjects/{subject}/timeline",
+            None,
+            Tenant,
+        ),
         route(Method::GET, "/api/v1/tokens", None, Admin),
         route(
             Method::POST,
@@ -168,6 +181,7 @@ struct Fixture {
     endpoint: String,
     key: String,
     token: String,
+    event: String,
 }
 
 async fn fixture(app: &TestApp, n: usize) -> Fixture {
@@ -186,6 +200,22 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
     let ep = app
         .create_endpoint(&admin, &a_id, "https://receiver.example.com/")
         .await;
+    let body = crate::webhooks::vectorcare_event(
+        &format!("01JM{n:022}"),
+        "VC-AUTHZ",
+        "AVAILABLE",
+        "BROADCAST_RECEIVED",
+    );
+    let ack: Value = app
+        .post_vectorcare(
+            &format!("/webhooks/vectorcare/{a_id}"),
+            &body,
+            crate::webhooks::VECTORCARE_PRIVATE_PEM,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let spare: Value = app
         .post_as(
             "/api/v1/tokens",
@@ -203,6 +233,7 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         endpoint: ep["id"].as_str().unwrap().to_owned(),
         key: conn["keys"][1]["id"].as_str().unwrap().to_owned(),
         token: spare["id"].as_str().unwrap().to_owned(),
+        event: ack["event_id"].as_str().unwrap().to_owned(),
         tenant: a_id,
     }
 }
@@ -213,6 +244,8 @@ fn fill(path: &str, f: &Fixture) -> String {
         .replace("{endpoint}", &f.endpoint)
         .replace("{key}", &f.key)
         .replace("{token}", &f.token)
+        .replace("{event}", &f.event)
+        .replace("{subject}", "VC-AUTHZ")
 }
 
 async fn send(app: &TestApp, r: &Route, f: &Fixture, auth: Option<&str>) -> reqwest::Response {

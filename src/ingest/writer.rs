@@ -1,0 +1,288 @@
+//! Group commit: concurrent webhooks are written together, one transaction per batch, so one
+//! fsync acknowledges many events. Each event is stored with its raw body and headers, its
+//! normalized form, and one delivery row per matching endpoint (the outbox) in the same
+//! transaction; the HTTP answer goes out only after the commit.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, TransactionTrait,
+};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::{DeliveryId, EndpointId, EventId, Provider, TenantId};
+use crate::normalize::Normalized;
+use crate::store::{delivery, endpoint, event, subject_head};
+
+/// One verified, normalized webhook ready to store.
+pub struct Record {
+    pub id: EventId,
+    pub tenant_id: TenantId,
+    pub provider: Provider,
+    pub normalized: Normalized,
+    pub cloud_event: Value,
+    pub raw_body: String,
+    pub raw_headers: Value,
+    pub verification: Value,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub event_id: EventId,
+    pub duplicate: bool,
+    pub stale: bool,
+    pub deliveries: usize,
+}
+
+struct Job {
+    record: Record,
+    reply: oneshot::Sender<Result<Outcome, String>>,
+}
+
+#[derive(Clone)]
+pub struct IngestWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl IngestWriter {
+    /// Starts the writer task; it runs until every handle is dropped, after finishing what it has.
+    pub fn start(db: DatabaseConnection, max_batch: usize) -> Self {
+        let (tx, rx) = mpsc::channel(16 * max_batch.max(1));
+        tokio::spawn(run(db, rx, max_batch.max(1)));
+        Self { tx }
+    }
+
+    pub async fn submit(&self, record: Record) -> Result<Outcome, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { record, reply })
+            .await
+            .map_err(|_| "the ingest writer has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the ingest writer dropped the request".to_owned())?
+    }
+}
+
+async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        let records: Vec<&Record> = jobs.iter().map(|j| &j.record).collect();
+        match write_batch(&db, &records).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                // One bad record must not fail its neighbours: retry each on its own.
+                tracing::warn!(error = %e, size = jobs.len(), "ingest batch failed; retrying one by one");
+                for job in jobs {
+                    let result = write_batch(&db, &[&job.record])
+                        .await
+                        .map(|mut o| o.remove(0))
+                        .map_err(|e| {
+                            tracing::error!(error = %e, event = %job.record.id, "storing an event failed");
+                            "the event could not be stored".to_owned()
+                        });
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec<Outcome>, DbErr> {
+    let txn = db.begin().await?;
+    let mut endpoints: HashMap<TenantId, Vec<endpoint::Model>> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(records.len());
+    for record in records {
+        if !endpoints.contains_key(&record.tenant_id) {
+            let list = endpoint::Entity::find()
+                .filter(endpoint::Column::TenantId.eq(record.tenant_id.clone()))
+                .filter(endpoint::Column::Enabled.eq(true))
+                .all(&txn)
+                .await?;
+            endpoints.insert(record.tenant_id.clone(), list);
+        }
+        let targets = endpoints
+            .get(&record.tenant_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        outcomes.push(write_one(&txn, record, targets).await?);
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+/// An endpoint's filters: exact types, or prefixes ending in `*`; none means every type.
+pub fn filter_matches(filters: &Value, event_type: &str) -> bool {
+    let Some(list) = filters.as_array().filter(|l| !l.is_empty()) else {
+        return true;
+    };
+    list.iter()
+        .filter_map(Value::as_str)
+        .any(|f| match f.strip_suffix('*') {
+            Some(prefix) => event_type.starts_with(prefix),
+            None => f == event_type,
+        })
+}
+
+async fn write_one(
+    txn: &impl ConnectionTrait,
+    r: &Record,
+    endpoints: &[endpoint::Model],
+) -> Result<Outcome, DbErr> {
+    let n = &r.normalized;
+    let row = event::ActiveModel {
+        id: Set(r.id.clone()),
+        tenant_id: Set(r.tenant_id.clone()),
+        provider: Set(r.provider.as_str().to_owned()),
+        provider_event_id: Set(n.provider_event_id.clone()),
+        event_type: Set(n.event_type.to_owned()),
+        subject: Set(n.subject.clone()),
+        status: Set(n.data.status.as_str().to_owned()),
+        order_key: Set(n.order_key.clone()),
+        stale: Set(false),
+        occurred_at: Set(n.occurred_at),
+        received_at: Set(r.received_at),
+        normalized: Set(r.cloud_event.clone()),
+        raw_body: Set(r.raw_body.clone()),
+        raw_headers: Set(r.raw_headers.clone()),
+        verification: Set(r.verification.clone()),
+    };
+    let inserted = event::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                event::Column::TenantId,
+                event::Column::Provider,
+                event::Column::ProviderEventId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    if inserted == 0 {
+        let existing: Option<(EventId, bool)> = event::Entity::find()
+            .select_only()
+            .column(event::Column::Id)
+            .column(event::Column::Stale)
+            .filter(event::Column::TenantId.eq(r.tenant_id.clone()))
+            .filter(event::Column::Provider.eq(r.provider.as_str()))
+            .filter(event::Column::ProviderEventId.eq(n.provider_event_id.clone()))
+            .into_tuple()
+            .one(txn)
+            .await?;
+        let (event_id, stale) =
+            existing.ok_or_else(|| DbErr::RecordNotFound("duplicate event".into()))?;
+        return Ok(Outcome {
+            event_id,
+            duplicate: true,
+            stale,
+            deliveries: 0,
+        });
+    }
+
+    let mut stale = false;
+    if let Some(key) = &n.staleness_key {
+        let head = subject_head::ActiveModel {
+            tenant_id: Set(r.tenant_id.to_string()),
+            provider: Set(r.provider.as_str().to_owned()),
+            subject: Set(key.clone()),
+            order_key: Set(n.order_key.clone()),
+            event_id: Set(r.id.to_string()),
+        };
+        // Moves the head forward only; when it does not move, this event is older than one seen.
+        let moved = subject_head::Entity::insert(head)
+            .on_conflict(
+                OnConflict::columns([
+                    subject_head::Column::TenantId,
+                    subject_head::Column::Provider,
+                    subject_head::Column::Subject,
+                ])
+                .update_columns([
+                    subject_head::Column::OrderKey,
+                    subject_head::Column::EventId,
+                ])
+                .action_and_where(
+                    Expr::col((subject_head::Entity, subject_head::Column::OrderKey)).lte(
+                        Expr::col((Alias::new("excluded"), subject_head::Column::OrderKey)),
+                    ),
+                )
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        if moved == 0 {
+            stale = true;
+            event::Entity::update_many()
+                .col_expr(event::Column::Stale, Expr::value(true))
+                .filter(event::Column::Id.eq(r.id.clone()))
+                .exec(txn)
+                .await?;
+        }
+    }
+
+    let now = Utc::now();
+    let rows: Vec<delivery::ActiveModel> = endpoints
+        .iter()
+        .filter(|e| (!stale || e.include_stale) && filter_matches(&e.event_types, n.event_type))
+        .map(|e| delivery::ActiveModel {
+            id: Set(DeliveryId::generate()),
+            tenant_id: Set(r.tenant_id.clone()),
+            event_id: Set(r.id.clone()),
+            endpoint_id: Set::<EndpointId>(e.id.clone()),
+            subject: Set(n.subject.clone()),
+            status: Set(delivery::STATUS_PENDING.to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            leased_until: Set(None),
+            leased_by: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .collect();
+    let deliveries = rows.len();
+    if !rows.is_empty() {
+        delivery::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(Outcome {
+        event_id: r.id.clone(),
+        duplicate: false,
+        stale,
+        deliveries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_matches;
+    use serde_json::json;
+
+    #[test]
+    fn endpoint_filters_match_exact_types_and_prefixes() {
+        assert!(filter_matches(&json!([]), "lab.order.updated"));
+        assert!(filter_matches(&json!(["lab.*"]), "lab.order.updated"));
+        assert!(filter_matches(
+            &json!(["transport.request.assigned"]),
+            "transport.request.assigned"
+        ));
+        assert!(!filter_matches(
+            &json!(["transport.*"]),
+            "lab.order.updated"
+        ));
+        assert!(!filter_matches(
+            &json!(["lab.order.created"]),
+            "lab.order.updated"
+        ));
+    }
+}

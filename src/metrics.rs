@@ -1,0 +1,131 @@
+//! Prometheus metrics, served as text at `/metrics`.
+
+use actix_web::{get, web, HttpResponse};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::startup::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabel {
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabel {
+    pub provider: String,
+    pub reason: String,
+}
+
+fn histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+    ])
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub webhooks_received: Family<ProviderLabel, Counter>,
+    pub webhooks_rejected: Family<RejectLabel, Counter>,
+    pub events_stored: Family<ProviderLabel, Counter>,
+    pub events_duplicate: Family<ProviderLabel, Counter>,
+    pub events_stale: Family<ProviderLabel, Counter>,
+    pub ingest_seconds: Family<ProviderLabel, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gateway");
+        let webhooks_received = Family::<ProviderLabel, Counter>::default();
+        let webhooks_rejected = Family::<RejectLabel, Counter>::default();
+        let events_stored = Family::<ProviderLabel, Counter>::default();
+        let events_duplicate = Family::<ProviderLabel, Counter>::default();
+        let events_stale = Family::<ProviderLabel, Counter>::default();
+        let ingest_seconds =
+            Family::<ProviderLabel, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        registry.register(
+            "webhooks_received",
+            "Provider webhooks received",
+            webhooks_received.clone(),
+        );
+        registry.register(
+            "webhooks_rejected",
+            "Provider webhooks refused, by reason (the problem code)",
+            webhooks_rejected.clone(),
+        );
+        registry.register(
+            "events_stored",
+            "Events stored (new, not duplicates)",
+            events_stored.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Webhooks answered as duplicates",
+            events_duplicate.clone(),
+        );
+        registry.register(
+            "events_stale",
+            "Events stored as stale",
+            events_stale.clone(),
+        );
+        registry.register(
+            "ingest_ack_seconds",
+            "Time from receiving a webhook to acknowledging it",
+            ingest_seconds.clone(),
+        );
+        Self {
+            registry,
+            webhooks_received,
+            webhooks_rejected,
+            events_stored,
+            events_duplicate,
+            events_stale,
+            ingest_seconds,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn provider(provider: &str) -> ProviderLabel {
+        ProviderLabel {
+            provider: provider.to_owned(),
+        }
+    }
+
+    pub fn reject(&self, provider: &str, reason: &str) {
+        self.webhooks_rejected
+            .get_or_create(&RejectLabel {
+                provider: provider.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(metrics);
+}
+
+/// Prometheus metrics
+///
+/// Text exposition format (OpenMetrics).
+#[utoipa::path(tag = "health", responses((status = 200, description = "Metrics in OpenMetrics text", content_type = "application/openmetrics-text")))]
+#[get("/metrics")]
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render())
+}

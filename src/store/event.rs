@@ -1,0 +1,45 @@
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, QueryFilter};
+
+use crate::domain::{EventId, TenantId};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: EventId,
+    pub tenant_id: TenantId,
+    pub provider: String,
+    pub provider_event_id: String,
+    pub event_type: String,
+    pub subject: String,
+    pub status: String,
+    pub order_key: String,
+    /// Older than an event already seen for the same subject: stored, not fanned out.
+    pub stale: bool,
+    pub occurred_at: DateTimeUtc,
+    pub received_at: DateTimeUtc,
+    /// The CloudEvent.
+    pub normalized: Json,
+    /// The body exactly as received.
+    #[sea_orm(column_type = "Text")]
+    pub raw_body: String,
+    pub raw_headers: Json,
+    pub verification: Json,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub async fn find_for_tenant(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &EventId,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id.clone())
+        .filter(Column::TenantId.eq(tenant.clone()))
+        .one(db)
+        .await
+}
