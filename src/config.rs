@@ -51,6 +51,17 @@ pub struct RawSettings {
     pub trusted_proxy_header: Option<String>,
     pub connection_cache_ttl: String,
     pub ingest_batch_max: usize,
+    pub delivery_enabled: bool,
+    pub delivery_concurrency: usize,
+    pub delivery_endpoint_concurrency: u32,
+    pub delivery_timeout: String,
+    pub delivery_retry_schedule: String,
+    pub delivery_jitter: f64,
+    pub delivery_retry_after_max: String,
+    pub delivery_disable_after: String,
+    pub delivery_poll_interval: String,
+    pub ssrf_guard: bool,
+    pub ssrf_allowlist: String,
 }
 
 impl Default for RawSettings {
@@ -84,6 +95,17 @@ impl Default for RawSettings {
             trusted_proxy_header: None,
             connection_cache_ttl: "5s".into(),
             ingest_batch_max: 512,
+            delivery_enabled: true,
+            delivery_concurrency: 64,
+            delivery_endpoint_concurrency: 10,
+            delivery_timeout: "15s".into(),
+            delivery_retry_schedule: "0s,5s,5m,30m,2h,5h,10h,10h".into(),
+            delivery_jitter: 0.2,
+            delivery_retry_after_max: "1h".into(),
+            delivery_disable_after: "5d".into(),
+            delivery_poll_interval: "1s".into(),
+            ssrf_guard: true,
+            ssrf_allowlist: String::new(),
         }
     }
 }
@@ -184,6 +206,27 @@ pub struct Settings {
     pub trusted_proxy_header: Option<actix_web::http::header::HeaderName>,
     pub connection_cache_ttl: Duration,
     pub ingest_batch_max: usize,
+    pub delivery: DeliverySettings,
+}
+
+/// How deliveries to tenant endpoints behave.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Whether this process runs delivery workers.
+    pub enabled: bool,
+    /// Deliveries in flight at once in this process.
+    pub concurrency: usize,
+    /// Default per-endpoint cap on deliveries in flight.
+    pub endpoint_concurrency: u32,
+    pub timeout: Duration,
+    /// Delay before attempt n+1 (the first entry is the first attempt's delay, usually 0).
+    pub retry_schedule: Vec<Duration>,
+    pub jitter: f64,
+    pub retry_after_max: Duration,
+    pub disable_after: Duration,
+    pub poll_interval: Duration,
+    pub ssrf_guard: bool,
+    pub ssrf_allowlist: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -393,6 +436,62 @@ impl Settings {
             ingest_batch_max: match raw.ingest_batch_max {
                 0 => return Err(invalid("ingest_batch_max", "must be at least 1")),
                 n => n,
+            },
+            delivery: DeliverySettings {
+                enabled: raw.delivery_enabled,
+                concurrency: match raw.delivery_concurrency {
+                    0 => return Err(invalid("delivery_concurrency", "must be at least 1")),
+                    n => n,
+                },
+                endpoint_concurrency: match raw.delivery_endpoint_concurrency {
+                    0 => {
+                        return Err(invalid(
+                            "delivery_endpoint_concurrency",
+                            "must be at least 1",
+                        ))
+                    }
+                    n => n,
+                },
+                timeout: parse_duration("delivery_timeout", &raw.delivery_timeout)?,
+                retry_schedule: {
+                    let list = raw
+                        .delivery_retry_schedule
+                        .split(',')
+                        .map(|d| parse_duration("delivery_retry_schedule", d))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if list.is_empty() {
+                        return Err(invalid(
+                            "delivery_retry_schedule",
+                            "needs at least one entry",
+                        ));
+                    }
+                    list
+                },
+                jitter: if (0.0..=1.0).contains(&raw.delivery_jitter) {
+                    raw.delivery_jitter
+                } else {
+                    return Err(invalid("delivery_jitter", "must be between 0 and 1"));
+                },
+                retry_after_max: parse_duration(
+                    "delivery_retry_after_max",
+                    &raw.delivery_retry_after_max,
+                )?,
+                disable_after: parse_duration(
+                    "delivery_disable_after",
+                    &raw.delivery_disable_after,
+                )?,
+                poll_interval: parse_duration(
+                    "delivery_poll_interval",
+                    &raw.delivery_poll_interval,
+                )?,
+                ssrf_guard: raw.ssrf_guard,
+                ssrf_allowlist: raw
+                    .ssrf_allowlist
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| crate::domain::parse_cidr(s).map_err(|m| invalid("ssrf_allowlist", m)))
+                    .collect::<Result<Vec<_>, _>>()?,
             },
         })
     }

@@ -5,8 +5,10 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::startup::AppState;
@@ -14,6 +16,11 @@ use crate::startup::AppState;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabel {
     pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -36,6 +43,12 @@ pub struct Metrics {
     pub events_duplicate: Family<ProviderLabel, Counter>,
     pub events_stale: Family<ProviderLabel, Counter>,
     pub ingest_seconds: Family<ProviderLabel, Histogram, fn() -> Histogram>,
+    /// Attempts by outcome: `success`, `failure` (will retry), `dead`.
+    pub delivery_attempts: Family<OutcomeLabel, Counter>,
+    pub delivery_attempt_seconds: Histogram,
+    pub delivery_latency_seconds: Histogram,
+    pub queue_depth: Gauge,
+    pub oldest_pending_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -78,7 +91,44 @@ impl Default for Metrics {
             "Time from receiving a webhook to acknowledging it",
             ingest_seconds.clone(),
         );
+        let delivery_attempts = Family::<OutcomeLabel, Counter>::default();
+        let delivery_attempt_seconds = histogram();
+        let delivery_latency_seconds = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0,
+        ]);
+        let queue_depth = Gauge::default();
+        let oldest_pending_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts by outcome (success, failure = will retry, dead)",
+            delivery_attempts.clone(),
+        );
+        registry.register(
+            "delivery_attempt_seconds",
+            "Duration of one delivery attempt",
+            delivery_attempt_seconds.clone(),
+        );
+        registry.register(
+            "delivery_latency_seconds",
+            "From receiving the webhook to its successful delivery",
+            delivery_latency_seconds.clone(),
+        );
+        registry.register(
+            "delivery_queue_depth",
+            "Deliveries pending (all endpoints)",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "delivery_oldest_pending_seconds",
+            "Age of the oldest pending delivery",
+            oldest_pending_seconds.clone(),
+        );
         Self {
+            delivery_attempts,
+            delivery_attempt_seconds,
+            delivery_latency_seconds,
+            queue_depth,
+            oldest_pending_seconds,
             registry,
             webhooks_received,
             webhooks_rejected,
@@ -125,6 +175,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[utoipa::path(tag = "health", responses((status = 200, description = "Metrics in OpenMetrics text", content_type = "application/openmetrics-text")))]
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // Queue figures are read from the database at scrape time: they are shared by every replica.
+    if let Ok((depth, oldest)) = crate::delivery::queue_stats(&state.db).await {
+        state.metrics.queue_depth.set(depth);
+        let age = oldest.map_or(0.0, |t| {
+            (chrono::Utc::now() - t).num_milliseconds() as f64 / 1000.0
+        });
+        state.metrics.oldest_pending_seconds.set(age.max(0.0));
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())

@@ -27,6 +27,7 @@ the first admin token comes from `gateway token create --role admin`.",
         (name = "endpoints", description = "A tenant's callback endpoints and their signing secrets"),
         (name = "webhooks", description = "Where providers post: per-tenant webhook URLs"),
         (name = "events", description = "Stored events: normalized and raw, with subject timelines"),
+        (name = "deliveries", description = "Deliveries to endpoints, their attempts, replay, test sends and statistics"),
         (name = "tokens", description = "API tokens (admin only)"),
         (name = "audit", description = "Every mutation of the admin API"),
     )

@@ -16,12 +16,14 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::jwt::JwtKeys;
 use crate::config::{MasterKeySource, Settings};
 use crate::crypto::{Cipher, MasterKey};
+use crate::delivery::Dispatcher;
 use crate::domain::{Provider, TenantId, TokenId};
 use crate::ingest::connections::ConnectionCache;
 use crate::ingest::writer::IngestWriter;
 use crate::metrics::Metrics;
 use crate::rate_limit::KeyedLimiter;
 use crate::{admin, health, http, ingest, metrics, openapi, store, tls};
+use tokio::sync::Notify;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -40,6 +42,9 @@ pub struct AppState {
     pub connections: Arc<ConnectionCache>,
     pub ingest: IngestWriter,
     pub metrics: Arc<Metrics>,
+    /// Wakes the delivery workers when new deliveries are committed.
+    pub wake: Arc<Notify>,
+    pub delivery: Arc<Dispatcher>,
     /// Cancelled once when the process shuts down; background tasks watch it.
     pub shutdown: CancellationToken,
 }
@@ -110,10 +115,21 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
 
 impl AppState {
     pub fn new(db: DatabaseConnection, settings: Settings, master_key: MasterKey) -> Self {
+        let wake = Arc::new(Notify::new());
+        let cipher = Arc::new(Cipher::new(&master_key));
+        let metrics = Arc::new(Metrics::default());
         Self {
-            ingest: IngestWriter::start(db.clone(), settings.ingest_batch_max),
+            ingest: IngestWriter::start(db.clone(), settings.ingest_batch_max, wake.clone()),
+            delivery: Dispatcher::new(
+                db.clone(),
+                settings.delivery.clone(),
+                cipher.clone(),
+                metrics.clone(),
+                wake.clone(),
+            ),
+            wake,
             db,
-            cipher: Arc::new(Cipher::new(&master_key)),
+            cipher,
             jwt: Arc::new(JwtKeys::new(&master_key)),
             admin_limiter: Arc::new(KeyedLimiter::new(
                 settings.admin_rate_limit_per_second,
@@ -124,7 +140,7 @@ impl AppState {
                 settings.ingest_rate_limit_burst,
             )),
             connections: Arc::new(ConnectionCache::new(settings.connection_cache_ttl)),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             settings: Arc::new(settings),
             master_key: Arc::new(master_key),
             shutdown: CancellationToken::new(),
@@ -161,6 +177,11 @@ impl Application {
             Err(reason) => tracing::warn!(reason, "starting with an incomplete schema"),
         }
         let state = AppState::new(db, settings, master_key);
+        let listen_url = match &state.settings.database {
+            crate::config::DatabaseTarget::Postgres { url } => Some(url.expose_secret().to_owned()),
+            crate::config::DatabaseTarget::Sqlite { .. } => None,
+        };
+        state.delivery.spawn(listen_url, state.shutdown.clone());
         let local_addr = listener.local_addr()?;
         let server = serve(listener, state.clone())?;
         Ok(Self {

@@ -6,6 +6,7 @@ pub use sea_orm_migration::MigrationStatus;
 mod m20261122_000001_gateway_instance;
 mod m20261122_000002_admin;
 mod m20261122_000003_events;
+mod m20261122_000004_delivery;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_gateway_instance::Migration),
             Box::new(m20261122_000002_admin::Migration),
             Box::new(m20261122_000003_events::Migration),
+            Box::new(m20261122_000004_delivery::Migration),
         ]
     }
 }

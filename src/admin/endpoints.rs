@@ -8,7 +8,7 @@ use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -65,6 +65,11 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
     /// Also receive events marked stale (older than one already seen for their subject).
     pub include_stale: bool,
+    pub ordering: Ordering,
+    /// Deliveries in flight at once, per gateway process; `null`: the gateway's default.
+    pub max_concurrency: Option<u32>,
+    /// Since when every attempt has failed; `null` when the last one succeeded.
+    pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -82,8 +87,36 @@ impl From<endpoint::Model> for Endpoint {
             rate_limit_per_second: m.rate_limit_per_second.and_then(|n| u32::try_from(n).ok()),
             disabled_reason: m.disabled_reason,
             include_stale: m.include_stale,
+            ordering: if m.ordering == "fifo_subject" {
+                Ordering::FifoSubject
+            } else {
+                Ordering::None
+            },
+            max_concurrency: m.max_concurrency.and_then(|n| u32::try_from(n).ok()),
+            failing_since: m.failing_since,
             created_at: m.created_at,
             updated_at: m.updated_at,
+        }
+    }
+}
+
+/// Delivery order.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Deliveries proceed independently (fastest).
+    #[default]
+    None,
+    /// Per subject (service request or order), an event is delivered only after the previous
+    /// one succeeded or died.
+    FifoSubject,
+}
+
+impl Ordering {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ordering::None => "none",
+            Ordering::FifoSubject => "fifo_subject",
         }
     }
 }
@@ -121,6 +154,10 @@ pub struct CreateEndpoint {
     /// Also receive stale events (default false).
     #[serde(default)]
     pub include_stale: bool,
+    #[serde(default)]
+    pub ordering: Ordering,
+    /// Deliveries in flight at once (1 to 100), per gateway process.
+    pub max_concurrency: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -139,6 +176,9 @@ pub struct UpdateEndpoint {
     pub headers: Option<BTreeMap<String, String>>,
     pub rate_limit_per_second: Option<u32>,
     pub include_stale: Option<bool>,
+    pub ordering: Option<Ordering>,
+    /// `0` returns to the gateway's default.
+    pub max_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]
@@ -228,6 +268,12 @@ fn check_rate_limit(n: u32, errors: &mut Vec<FieldError>) {
             "rate_limit_per_second",
             "must be at most 10000",
         ));
+    }
+}
+
+fn check_concurrency(n: u32, errors: &mut Vec<FieldError>) {
+    if n > 100 {
+        errors.push(FieldError::new("max_concurrency", "must be at most 100"));
     }
 }
 
@@ -322,12 +368,15 @@ async fn create_endpoint(
     if let Some(n) = input.rate_limit_per_second {
         check_rate_limit(n, &mut errors);
     }
+    if let Some(n) = input.max_concurrency {
+        check_concurrency(n, &mut errors);
+    }
     let Some(url) = url.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
     let now = Utc::now();
     let id = EndpointId::generate();
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin_write(&state.db).await?;
     let model = endpoint::ActiveModel {
         id: Set(id.clone()),
         tenant_id: Set(scope.id().clone()),
@@ -342,6 +391,9 @@ async fn create_endpoint(
             .map(|n| n as i32)),
         disabled_reason: Set(None),
         include_stale: Set(input.include_stale),
+        ordering: Set(input.ordering.as_str().to_owned()),
+        max_concurrency: Set(input.max_concurrency.filter(|n| *n > 0).map(|n| n as i32)),
+        failing_since: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -431,10 +483,18 @@ async fn update_endpoint(
     if let Some(v) = input.include_stale {
         model.include_stale = Set(v);
     }
+    if let Some(o) = input.ordering {
+        model.ordering = Set(o.as_str().to_owned());
+    }
+    if let Some(n) = input.max_concurrency {
+        check_concurrency(n, &mut errors);
+        model.max_concurrency = Set((n > 0).then_some(n as i32));
+    }
     if let Some(enabled) = input.enabled {
         model.enabled = Set(enabled);
         if enabled {
             model.disabled_reason = Set(None);
+            model.failing_since = Set(None);
         }
     }
     if !errors.is_empty() {
@@ -511,7 +571,7 @@ async fn rotate_secret(
     };
     let now = Utc::now();
     let expires = now + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(30));
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin_write(&state.db).await?;
     // A grace period only ever shortens a previous secret's life: rotating with `0s` after a
     // leak retires every earlier secret at once, not just the latest.
     endpoint_secret::Entity::update_many()

@@ -2,6 +2,7 @@
 //! Every route is documented through its `#[utoipa::path]`; doc comments are the OpenAPI text.
 
 pub mod audit;
+pub mod deliveries;
 pub mod endpoints;
 pub mod events;
 pub mod pagination;
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     providers::configure(cfg);
     endpoints::configure(cfg);
     events::configure(cfg);
+    deliveries::configure(cfg);
     tokens::configure(cfg);
     audit::configure(cfg);
 }

@@ -5,7 +5,7 @@
 use actix_web::http::header;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, ModelTrait, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, ModelTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -320,7 +320,7 @@ async fn apply(
     provider: Provider,
     change: ConnectionChange,
 ) -> Result<HttpResponse, ApiError> {
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin_write(&state.db).await?;
     let existing = provider_connection::find_for_tenant(&txn, scope.id(), provider).await?;
     let created = existing.is_none();
     let now = Utc::now();

@@ -116,6 +116,10 @@ prefixed_id!(
     /// One event's delivery to one endpoint.
     DeliveryId, "dlv", "dlv_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
 );
+prefixed_id!(
+    /// One attempt of a delivery.
+    AttemptId, "att", "att_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, TransactionTrait,
+    QueryFilter, QuerySelect,
 };
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::domain::{DeliveryId, EndpointId, EventId, Provider, TenantId};
 use crate::normalize::Normalized;
@@ -51,9 +52,9 @@ pub struct IngestWriter {
 
 impl IngestWriter {
     /// Starts the writer task; it runs until every handle is dropped, after finishing what it has.
-    pub fn start(db: DatabaseConnection, max_batch: usize) -> Self {
+    pub fn start(db: DatabaseConnection, max_batch: usize, wake: Arc<Notify>) -> Self {
         let (tx, rx) = mpsc::channel(16 * max_batch.max(1));
-        tokio::spawn(run(db, rx, max_batch.max(1)));
+        tokio::spawn(run(db, rx, max_batch.max(1), wake));
         Self { tx }
     }
 
@@ -69,13 +70,21 @@ impl IngestWriter {
     }
 }
 
-async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn run(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    wake: Arc<Notify>,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let records: Vec<&Record> = jobs.iter().map(|j| &j.record).collect();
         match write_batch(&db, &records).await {
             Ok(outcomes) => {
+                if outcomes.iter().any(|o| o.deliveries > 0) {
+                    wake.notify_one();
+                }
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
                 }
@@ -91,6 +100,9 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, max_batch: usi
                             tracing::error!(error = %e, event = %job.record.id, "storing an event failed");
                             "the event could not be stored".to_owned()
                         });
+                    if result.as_ref().is_ok_and(|o| o.deliveries > 0) {
+                        wake.notify_one();
+                    }
                     let _ = job.reply.send(result);
                 }
             }
@@ -99,7 +111,7 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, max_batch: usi
 }
 
 async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec<Outcome>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let mut endpoints: HashMap<TenantId, Vec<endpoint::Model>> = HashMap::new();
     let mut outcomes = Vec::with_capacity(records.len());
     for record in records {
@@ -116,6 +128,13 @@ async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec
             .map(Vec::as_slice)
             .unwrap_or_default();
         outcomes.push(write_one(&txn, record, targets).await?);
+    }
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+        && outcomes.iter().any(|o| o.deliveries > 0)
+    {
+        // Delivered on commit to every replica's LISTEN, so another process's workers start at once.
+        txn.execute_unprepared(&format!("NOTIFY {}", crate::delivery::NOTIFY_CHANNEL))
+            .await?;
     }
     txn.commit().await?;
     Ok(outcomes)
@@ -247,6 +266,9 @@ async fn write_one(
             leased_by: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            last_status_code: Set(None),
+            last_error: Set(None),
+            completed_at: Set(None),
         })
         .collect();
     let deliveries = rows.len();

@@ -2,7 +2,11 @@ use sea_orm::entity::prelude::*;
 
 use crate::domain::{DeliveryId, EndpointId, EventId, TenantId};
 
+/// Waiting for its next attempt (or being attempted, while leased).
 pub const STATUS_PENDING: &str = "pending";
+pub const STATUS_SUCCEEDED: &str = "succeeded";
+/// Every attempt failed, or the endpoint answered 410; replayable.
+pub const STATUS_DEAD: &str = "dead";
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deliveries")]
@@ -20,6 +24,9 @@ pub struct Model {
     pub leased_by: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub completed_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,12 @@ pub struct Model {
     pub disabled_reason: Option<String>,
     /// Also deliver events marked stale (older than one already seen for their subject).
     pub include_stale: bool,
+    /// `none`, or `fifo_subject`: a subject's next event waits until the previous one succeeded or died.
+    pub ordering: String,
+    /// Deliveries in flight to this endpoint at most (per gateway process); `None`: the default.
+    pub max_concurrency: Option<i32>,
+    /// When the current run of failures began; cleared by a success.
+    pub failing_since: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

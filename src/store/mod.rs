@@ -5,6 +5,7 @@
 pub mod api_token;
 pub mod audit_entry;
 pub mod delivery;
+pub mod delivery_attempt;
 pub mod endpoint;
 pub mod endpoint_secret;
 pub mod event;
@@ -104,6 +105,19 @@ pub async fn readiness(db: &DatabaseConnection) -> Result<(), String> {
             Err("the migration status could not be read".into())
         }
     }
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`IMMEDIATE`): a deferred transaction that reads first and writes later fails at once with
+/// `SQLITE_BUSY` when another connection wrote in between, instead of waiting its turn.
+pub async fn begin_write<C: sea_orm::TransactionTrait>(
+    db: &C,
+) -> Result<C::Transaction, sea_orm::DbErr> {
+    db.begin_with_options(sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -159,6 +159,48 @@ fn routes() -> Vec<Route> {
             None,
             Tenant,
         ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/deliveries",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/deliveries/{delivery}",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/deliveries/{delivery}/redeliver",
+            Some(json!({})),
+            Tenant,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/recover",
+            Some(json!({"since": "2020-01-01T00:00:00Z"})),
+            Tenant,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/events/{event}/resend",
+            Some(json!({"endpoint_id": "{endpoint}"})),
+            Tenant,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/test",
+            Some(json!({})),
+            Tenant,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/stats",
+            None,
+            Tenant,
+        ),
         route(Method::GET, "/api/v1/tokens", None, Admin),
         route(
             Method::POST,
@@ -182,6 +224,7 @@ struct Fixture {
     key: String,
     token: String,
     event: String,
+    delivery: String,
 }
 
 async fn fixture(app: &TestApp, n: usize) -> Fixture {
@@ -233,6 +276,19 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         endpoint: ep["id"].as_str().unwrap().to_owned(),
         key: conn["keys"][1]["id"].as_str().unwrap().to_owned(),
         token: spare["id"].as_str().unwrap().to_owned(),
+        delivery: {
+            use sea_orm::{ColumnTrait, QueryFilter};
+            gateway::store::delivery::Entity::find()
+                .filter(
+                    gateway::store::delivery::Column::EventId.eq(ack["event_id"].as_str().unwrap()),
+                )
+                .one(&app.state.db)
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+                .to_string()
+        },
         event: ack["event_id"].as_str().unwrap().to_owned(),
         tenant: a_id,
     }
@@ -245,6 +301,7 @@ fn fill(path: &str, f: &Fixture) -> String {
         .replace("{key}", &f.key)
         .replace("{token}", &f.token)
         .replace("{event}", &f.event)
+        .replace("{delivery}", &f.delivery)
         .replace("{subject}", "VC-AUTHZ")
 }
 
@@ -256,7 +313,8 @@ async fn send(app: &TestApp, r: &Route, f: &Fixture, auth: Option<&str>) -> reqw
         req = req.header("authorization", a);
     }
     if let Some(b) = &r.body {
-        req = req.json(b);
+        let filled: Value = serde_json::from_str(&fill(&b.to_string(), f)).unwrap();
+        req = req.json(&filled);
     }
     req.send().await.unwrap()
 }

@@ -125,6 +125,8 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str) -> RawSettings {
         log_format: "pretty".into(),
         http_workers: Some(1),
         shutdown_timeout: "5s".into(),
+        // Tests drive delivery themselves (`drain`), unless they turn the workers on.
+        delivery_enabled: false,
         ..RawSettings::default()
     }
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod authz;
+mod delivery;
 mod endpoints;
 mod errors;
 mod health;
@@ -12,6 +13,7 @@ mod normalization;
 mod openapi;
 mod process;
 mod providers;
+mod receiver;
 mod secrets_at_rest;
 mod tenants;
 mod tls;

@@ -952,11 +952,28 @@ async fn an_older_vital_order_update_is_stale_by_its_last_event() {
         o["events"] = json!(o["events"].as_array().unwrap()[..n].to_vec());
         serde_json::to_vec(&json!({"event_type": "labtest.order.updated", "data": o})).unwrap()
     };
-    let newer: Value = w.app.post_vital("/webhooks/vital/acme", &with_events(3), VITAL_SECRET).await.json().await.unwrap();
-    let older: Value = w.app.post_vital("/webhooks/vital/acme", &with_events(2), VITAL_SECRET).await.json().await.unwrap();
+    let newer: Value = w
+        .app
+        .post_vital("/webhooks/vital/acme", &with_events(3), VITAL_SECRET)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let older: Value = w
+        .app
+        .post_vital("/webhooks/vital/acme", &with_events(2), VITAL_SECRET)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(newer["stale"], false);
     assert_eq!(older["stale"], true);
-    assert_eq!(w.app.delivery_count(older["event_id"].as_str().unwrap()).await, 0);
+    assert_eq!(
+        w.app
+            .delivery_count(older["event_id"].as_str().unwrap())
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -967,7 +984,13 @@ async fn the_simulator_sends_signed_scenarios_that_the_gateway_accepts() {
     std::fs::write(&key, VECTORCARE_PRIVATE_PEM).unwrap();
     let bin = env!("CARGO_BIN_EXE_gateway");
     let run = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || std::process::Command::new(bin).args(args).env("GATEWAY_LOG_FORMAT", "json").output().unwrap())
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(bin)
+                .args(args)
+                .env("GATEWAY_LOG_FORMAT", "json")
+                .output()
+                .unwrap()
+        })
     };
     let out = run(vec![
         "simulate".into(),
@@ -981,8 +1004,18 @@ async fn the_simulator_sends_signed_scenarios_that_the_gateway_accepts() {
     ])
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("200 ")).count(), 4);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("200 "))
+            .count(),
+        4
+    );
 
     let out = run(vec![
         "simulate".into(),
@@ -996,10 +1029,26 @@ async fn the_simulator_sends_signed_scenarios_that_the_gateway_accepts() {
     ])
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let events: Value = w.app.get_as("/api/v1/tenants/acme/events?limit=50", &w.admin).await.json().await.unwrap();
-    let types: Vec<&str> = events["data"].as_array().unwrap().iter().rev().map(|e| e["type"].as_str().unwrap()).collect();
+    let events: Value = w
+        .app
+        .get_as("/api/v1/tenants/acme/events?limit=50", &w.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
     assert_eq!(
         types,
         [
@@ -1015,7 +1064,11 @@ async fn the_simulator_sends_signed_scenarios_that_the_gateway_accepts() {
             "lab.order.updated",
         ]
     );
-    assert!(events["data"].as_array().unwrap().iter().all(|e| e["stale"] == false));
+    assert!(events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["stale"] == false));
 
     // A wrong key is refused by the gateway and reported by the simulator.
     std::fs::write(&key, ROTATED_PRIVATE_PEM).unwrap();

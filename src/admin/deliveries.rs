@@ -1,0 +1,541 @@
+//! Deliveries and their attempts; replay (redeliver, recover, resend), test sends, and
+//! per-endpoint statistics.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::pagination::{finish, PageQuery};
+use super::CommonErrors;
+use crate::auth::TenantScope;
+use crate::domain::{AttemptId, DeliveryId, EndpointId, EventId, SigningSecret};
+use crate::error::{ApiError, FieldError};
+use crate::http::ApiJson;
+use crate::startup::AppState;
+use crate::store::{delivery, delivery_attempt, endpoint, endpoint_secret, event};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_deliveries)
+        .service(get_delivery)
+        .service(redeliver)
+        .service(recover)
+        .service(resend)
+        .service(send_test)
+        .service(stats);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
+    pub subject: String,
+    /// `pending` (waiting or in flight), `succeeded`, or `dead` (replayable).
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<delivery::Model> for Delivery {
+    fn from(m: delivery::Model) -> Self {
+        Self {
+            id: m.id,
+            event_id: m.event_id,
+            endpoint_id: m.endpoint_id,
+            subject: m.subject,
+            status: m.status,
+            attempts: m.attempts,
+            next_attempt_at: m.next_attempt_at,
+            last_status_code: m.last_status_code,
+            last_error: m.last_error,
+            created_at: m.created_at,
+            completed_at: m.completed_at,
+        }
+    }
+}
+
+/// One HTTP attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Attempt {
+    pub id: AttemptId,
+    pub attempt: i32,
+    pub at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub duration_ms: i32,
+    /// `timeout`, `connect`, `dns`, `tls`, `http_status`, `redirect`, `ssrf_refused`, `other`;
+    /// `null` on success.
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    /// The first KiB of the endpoint's answer.
+    pub response_snippet: Option<String>,
+    pub success: bool,
+}
+
+impl From<delivery_attempt::Model> for Attempt {
+    fn from(m: delivery_attempt::Model) -> Self {
+        Self {
+            id: m.id,
+            attempt: m.attempt,
+            at: m.at,
+            status_code: m.status_code,
+            duration_ms: m.duration_ms,
+            error_class: m.error_class,
+            error: m.error,
+            response_snippet: m.response_snippet,
+            success: m.success,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    pub delivery: Delivery,
+    pub attempt_log: Vec<Attempt>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub data: Vec<Delivery>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryFilter {
+    pub endpoint_id: Option<String>,
+    pub event_id: Option<String>,
+    /// `pending`, `succeeded`, `dead`.
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverInput {
+    /// Deliveries created at or after this time (RFC 3339).
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recovered {
+    /// How many failed or dead deliveries were scheduled again.
+    pub recovered: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendInput {
+    pub endpoint_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestResult {
+    pub success: bool,
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    pub response_snippet: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointStats {
+    pub endpoint_id: EndpointId,
+    /// Attempts in the window (last 24 hours).
+    pub attempts: u64,
+    pub successes: u64,
+    /// `successes / attempts`; `null` without attempts.
+    pub success_rate: Option<f64>,
+    pub latency_ms: Percentiles,
+    /// Deliveries pending now.
+    pub backlog: u64,
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    pub dead: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema, Default)]
+pub struct Percentiles {
+    pub p50: Option<i32>,
+    pub p90: Option<i32>,
+    pub p99: Option<i32>,
+    pub max: Option<i32>,
+}
+
+async fn find(
+    state: &AppState,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<delivery::Model, ApiError> {
+    let id = DeliveryId::parse(id).map_err(|_| ApiError::NotFound)?;
+    delivery::Entity::find_by_id(id)
+        .filter(delivery::Column::TenantId.eq(scope.id().clone()))
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+async fn find_endpoint(
+    state: &AppState,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<endpoint::Model, ApiError> {
+    let id = EndpointId::parse(id).map_err(|_| ApiError::NotFound)?;
+    endpoint::find_for_tenant(&state.db, scope.id(), &id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// List deliveries
+///
+/// Newest first.
+#[utoipa::path(
+    tag = "deliveries",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), PageQuery, DeliveryFilter),
+    responses((status = 200, body = DeliveryList), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant}/deliveries")]
+async fn list_deliveries(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    page: web::Query<PageQuery>,
+    filter: web::Query<DeliveryFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page.limit()?;
+    let mut q = delivery::Entity::find()
+        .filter(delivery::Column::TenantId.eq(scope.id().clone()))
+        .order_by_desc(delivery::Column::Id);
+    if let Some(c) = &page.cursor {
+        let c = DeliveryId::parse(c)
+            .map_err(|m| ApiError::Validation(vec![FieldError::new("cursor", m)]))?;
+        q = q.filter(delivery::Column::Id.lt(c));
+    }
+    if let Some(e) = &filter.endpoint_id {
+        q = q.filter(delivery::Column::EndpointId.eq(e.clone()));
+    }
+    if let Some(e) = &filter.event_id {
+        q = q.filter(delivery::Column::EventId.eq(e.clone()));
+    }
+    if let Some(s) = &filter.status {
+        q = q.filter(delivery::Column::Status.eq(s.clone()));
+    }
+    let rows = q.limit(limit + 1).all(&state.db).await?;
+    let (rows, next_cursor) = finish(rows, limit, |d| d.id.clone());
+    Ok(HttpResponse::Ok().json(DeliveryList {
+        data: rows.into_iter().map(Delivery::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Get a delivery with its attempt log
+#[utoipa::path(
+    tag = "deliveries",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("delivery" = DeliveryId, Path, description = "Delivery id")),
+    responses((status = 200, body = DeliveryDetail), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant}/deliveries/{delivery}")]
+async fn get_delivery(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let d = find(&state, &scope, &path.1).await?;
+    let attempts = delivery_attempt::Entity::find()
+        .filter(delivery_attempt::Column::DeliveryId.eq(d.id.clone()))
+        .order_by_asc(delivery_attempt::Column::Id)
+        .all(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(DeliveryDetail {
+        delivery: Delivery::from(d),
+        attempt_log: attempts.into_iter().map(Attempt::from).collect(),
+    }))
+}
+
+/// Redeliver a delivery
+///
+/// Schedules it again now, whatever its state (a `succeeded` one is sent once more); its attempt
+/// log continues.
+#[utoipa::path(
+    tag = "deliveries",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("delivery" = DeliveryId, Path, description = "Delivery id")),
+    responses((status = 202, body = Delivery), CommonErrors),
+    security(("bearer" = []))
+)]
+#[post("/tenants/{tenant}/deliveries/{delivery}/redeliver")]
+async fn redeliver(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let d = find(&state, &scope, &path.1).await?;
+    let mut m: delivery::ActiveModel = d.into();
+    let now = Utc::now();
+    m.status = Set(delivery::STATUS_PENDING.to_owned());
+    m.next_attempt_at = Set(now);
+    m.leased_until = Set(None);
+    m.leased_by = Set(None);
+    m.completed_at = Set(None);
+    m.updated_at = Set(now);
+    let d = m.update(&state.db).await?;
+    state.wake.notify_one();
+    Ok(HttpResponse::Accepted().json(Delivery::from(d)))
+}
+
+/// Recover an endpoint's failed deliveries
+///
+/// Schedules again now every dead delivery, and every pending one that has already failed, created
+/// since the given time.
+#[utoipa::path(
+    tag = "deliveries",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("endpoint" = EndpointId, Path, description = "Endpoint id")),
+    request_body = RecoverInput,
+    responses((status = 200, body = Recovered), CommonErrors),
+    security(("bearer" = []))
+)]
+#[post("/tenants/{tenant}/endpoints/{endpoint}/recover")]
+async fn recover(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+    body: ApiJson<RecoverInput>,
+) -> Result<HttpResponse, ApiError> {
+    let ep = find_endpoint(&state, &scope, &path.1).await?;
+    let now = Utc::now();
+    let res = delivery::Entity::update_many()
+        .col_expr(
+            delivery::Column::Status,
+            Expr::value(delivery::STATUS_PENDING),
+        )
+        .col_expr(delivery::Column::NextAttemptAt, Expr::value(now))
+        .col_expr(
+            delivery::Column::CompletedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+        .filter(delivery::Column::EndpointId.eq(ep.id.clone()))
+        .filter(delivery::Column::CreatedAt.gte(body.0.since))
+        .filter(
+            sea_orm::Condition::any()
+                .add(delivery::Column::Status.eq(delivery::STATUS_DEAD))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(delivery::Column::Status.eq(delivery::STATUS_PENDING))
+                        .add(delivery::Column::Attempts.gt(0))
+                        .add(delivery::Column::LeasedBy.is_null()),
+                ),
+        )
+        .exec(&state.db)
+        .await?;
+    state.wake.notify_one();
+    Ok(HttpResponse::Ok().json(Recovered {
+        recovered: res.rows_affected,
+    }))
+}
+
+/// Send an event again to one endpoint
+///
+/// Creates a new delivery of the event to the endpoint (even one whose filters would not match).
+#[utoipa::path(
+    tag = "deliveries",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("event" = EventId, Path, description = "Event id")),
+    request_body = ResendInput,
+    responses((status = 201, body = Delivery), CommonErrors),
+    security(("bearer" = []))
+)]
+#[post("/tenants/{tenant}/events/{event}/resend")]
+async fn resend(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+    body: ApiJson<ResendInput>,
+) -> Result<HttpResponse, ApiError> {
+    let event_id = EventId::parse(&path.1).map_err(|_| ApiError::NotFound)?;
+    let ev = event::find_for_tenant(&state.db, scope.id(), &event_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let ep = find_endpoint(&state, &scope, &body.0.endpoint_id)
+        .await
+        .map_err(|_| {
+            ApiError::Validation(vec![FieldError::new(
+                "endpoint_id",
+                "no such endpoint for this tenant",
+            )])
+        })?;
+    let now = Utc::now();
+    let d = delivery::ActiveModel {
+        id: Set(DeliveryId::generate()),
+        tenant_id: Set(scope.id().clone()),
+        event_id: Set(ev.id),
+        endpoint_id: Set(ep.id),
+        subject: Set(ev.subject),
+        status: Set(delivery::STATUS_PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        leased_until: Set(None),
+        leased_by: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        completed_at: Set(None),
+    }
+    .insert(&state.db)
+    .await?;
+    state.wake.notify_one();
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/tenants/{}/deliveries/{}", scope.id(), d.id),
+        ))
+        .json(Delivery::from(d)))
+}
+
+/// Send a test event to an endpoint
+///
+/// One signed `gateway.test` CloudEvent, sent now; the answer says how the endpoint replied.
+/// Nothing is stored or retried.
+#[utoipa::path(
+    tag = "deliveries",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("endpoint" = EndpointId, Path, description = "Endpoint id")),
+    responses((status = 200, body = TestResult), CommonErrors),
+    security(("bearer" = []))
+)]
+#[post("/tenants/{tenant}/endpoints/{endpoint}/test")]
+async fn send_test(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    use secrecy::ExposeSecret;
+    let ep = find_endpoint(&state, &scope, &path.1).await?;
+    let now = Utc::now();
+    let mut keys = Vec::new();
+    for s in endpoint_secret::active_for_endpoint(&state.db, &ep.id, now).await? {
+        let text = state
+            .cipher
+            .open(&s.secret_ciphertext, &format!("endpoint_secret:{}", s.id))
+            .map_err(ApiError::internal)?;
+        if let Ok(secret) = SigningSecret::parse(text.expose_secret()) {
+            keys.push(secret.key_bytes());
+        }
+    }
+    let id = format!("test_{}", uuid::Uuid::now_v7().simple());
+    let body = serde_json::to_vec(&serde_json::json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": format!("/gateway/tenants/{}", scope.id()),
+        "type": "gateway.test",
+        "subject": ep.id.as_str(),
+        "time": crate::normalize::rfc3339(now),
+        "datacontenttype": "application/json",
+        "tenantid": scope.id().as_str(),
+        "data": {"message": "A test event from the webhook gateway."}
+    }))
+    .map_err(ApiError::internal)?;
+    let headers: Vec<(String, String)> =
+        serde_json::from_value::<std::collections::HashMap<String, String>>(ep.headers.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+    let o = state
+        .delivery
+        .sender()
+        .send(&crate::delivery::send::Message {
+            url: ep.url.as_str(),
+            webhook_id: &id,
+            body: &body,
+            keys: &keys,
+            extra_headers: &headers,
+        })
+        .await;
+    Ok(HttpResponse::Ok().json(TestResult {
+        success: o.success(),
+        status_code: o.status,
+        duration_ms: o.duration.as_millis() as u64,
+        error_class: o.error_class.map(str::to_owned),
+        error: o.error,
+        response_snippet: o.snippet,
+    }))
+}
+
+fn percentile(sorted: &[i32], p: f64) -> Option<i32> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(idx).copied()
+}
+
+/// Endpoint statistics
+///
+/// Over the last 24 hours: attempts, success rate, latency percentiles; and the backlog now.
+#[utoipa::path(
+    tag = "deliveries",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("endpoint" = EndpointId, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointStats), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/tenants/{tenant}/endpoints/{endpoint}/stats")]
+async fn stats(
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let ep = find_endpoint(&state, &scope, &path.1).await?;
+    let since = Utc::now() - chrono::Duration::hours(24);
+    let rows: Vec<(i32, bool)> = delivery_attempt::Entity::find()
+        .select_only()
+        .column(delivery_attempt::Column::DurationMs)
+        .column(delivery_attempt::Column::Success)
+        .filter(delivery_attempt::Column::EndpointId.eq(ep.id.clone()))
+        .filter(delivery_attempt::Column::At.gte(since))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    let attempts = rows.len() as u64;
+    let successes = rows.iter().filter(|(_, ok)| *ok).count() as u64;
+    let mut durations: Vec<i32> = rows.iter().map(|(d, _)| *d).collect();
+    durations.sort_unstable();
+    let pending = delivery::Entity::find()
+        .filter(delivery::Column::EndpointId.eq(ep.id.clone()))
+        .filter(delivery::Column::Status.eq(delivery::STATUS_PENDING));
+    let backlog = pending.clone().count(&state.db).await?;
+    let oldest = pending
+        .order_by_asc(delivery::Column::CreatedAt)
+        .one(&state.db)
+        .await?
+        .map(|d| d.created_at);
+    let dead = delivery::Entity::find()
+        .filter(delivery::Column::EndpointId.eq(ep.id.clone()))
+        .filter(delivery::Column::Status.eq(delivery::STATUS_DEAD))
+        .count(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(EndpointStats {
+        endpoint_id: ep.id,
+        attempts,
+        successes,
+        success_rate: (attempts > 0).then(|| successes as f64 / attempts as f64),
+        latency_ms: Percentiles {
+            p50: percentile(&durations, 0.5),
+            p90: percentile(&durations, 0.9),
+            p99: percentile(&durations, 0.99),
+            max: durations.last().copied(),
+        },
+        backlog,
+        oldest_pending_at: oldest,
+        dead,
+    }))
+}

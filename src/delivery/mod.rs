@@ -1,0 +1,591 @@
+//! Where an event leaves: workers claim due deliveries from the outbox (leases; `FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL, so several processes share the queue), send them signed (Standard
+//! Webhooks), log every attempt, and schedule retries. Nothing is removed from the queue until it
+//! succeeded or died, so a crashed worker's deliveries are picked up when their lease expires.
+
+pub mod send;
+pub mod ssrf;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::Rng;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
+    DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
+};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DeliverySettings;
+use crate::crypto::Cipher;
+use crate::domain::{AttemptId, DeliveryId, EndpointId, EventId, SigningSecret};
+use crate::metrics::Metrics;
+use crate::store::{delivery, delivery_attempt, endpoint, endpoint_secret, event};
+use send::{Message, Outcome, Sender};
+
+pub const NOTIFY_CHANNEL: &str = "gateway_deliveries";
+
+/// A leased delivery.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
+    pub attempts: i32,
+}
+
+pub struct Dispatcher {
+    db: DatabaseConnection,
+    settings: DeliverySettings,
+    cipher: Arc<Cipher>,
+    metrics: Arc<Metrics>,
+    sender: Sender,
+    worker_id: String,
+    notify: Arc<Notify>,
+    slots: Arc<Semaphore>,
+    endpoint_slots: Mutex<HashMap<EndpointId, (usize, Arc<Semaphore>)>>,
+    endpoint_limits: Mutex<HashMap<EndpointId, (u32, Arc<DefaultDirectRateLimiter>)>>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: DeliverySettings,
+        cipher: Arc<Cipher>,
+        metrics: Arc<Metrics>,
+        notify: Arc<Notify>,
+    ) -> Arc<Self> {
+        let sender = Sender::new(
+            settings.timeout,
+            ssrf::Guard {
+                enabled: settings.ssrf_guard,
+                allow: settings.ssrf_allowlist.clone(),
+            },
+        );
+        Arc::new(Self {
+            slots: Arc::new(Semaphore::new(settings.concurrency)),
+            db,
+            settings,
+            cipher,
+            metrics,
+            sender,
+            worker_id: format!("wrk_{}", uuid::Uuid::now_v7().simple()),
+            notify,
+            endpoint_slots: Mutex::new(HashMap::new()),
+            endpoint_limits: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// Starts the worker loop (and, on PostgreSQL, the LISTEN that wakes it for other
+    /// processes' events) when delivery is enabled for this process.
+    pub fn spawn(self: &Arc<Self>, listen_url: Option<String>, shutdown: CancellationToken) {
+        if !self.settings.enabled {
+            return;
+        }
+        if let Some(url) = listen_url {
+            let notify = self.notify.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move { listen(url, notify, stop).await });
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.run(shutdown).await });
+    }
+
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            loop {
+                let free = self.slots.available_permits();
+                if free == 0 || shutdown.is_cancelled() {
+                    break;
+                }
+                let claimed = match self.claim(free.min(200) as u64).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming deliveries failed");
+                        break;
+                    }
+                };
+                if claimed.is_empty() {
+                    break;
+                }
+                for c in claimed {
+                    let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        let notify = me.notify.clone();
+                        me.process(c).await;
+                        drop(permit);
+                        notify.notify_one();
+                    });
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.notify.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+        // Let deliveries in flight finish; what does not finish is re-leased after expiry.
+        let _ = tokio::time::timeout(
+            self.settings.timeout + Duration::from_secs(1),
+            self.slots.acquire_many(self.settings.concurrency as u32),
+        )
+        .await;
+    }
+
+    /// Processes every delivery that is due now, until none is left; for tests and tools that
+    /// want the queue empty without waiting on timers. Returns how many were attempted.
+    pub async fn drain(self: &Arc<Self>) -> usize {
+        let mut total = 0;
+        loop {
+            let claimed = match self.claim(200).await {
+                Ok(c) if !c.is_empty() => c,
+                _ => return total,
+            };
+            total += claimed.len();
+            futures_util::future::join_all(claimed.into_iter().map(|c| self.clone().process(c)))
+                .await;
+        }
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.timeout + Duration::from_secs(30))
+            .unwrap_or(chrono::Duration::minutes(1))
+    }
+
+    /// Leases up to `limit` due deliveries of enabled endpoints. A FIFO endpoint's delivery is due
+    /// only when no earlier delivery of the same subject is still pending.
+    pub async fn claim(&self, limit: u64) -> Result<Vec<Claimed>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let now = Utc::now();
+        let lock = if backend == DatabaseBackend::Postgres {
+            "FOR UPDATE OF d SKIP LOCKED"
+        } else {
+            ""
+        };
+        let (p1, p2, p3, p4) = if backend == DatabaseBackend::Postgres {
+            ("$1", "$2", "$3", "$4")
+        } else {
+            ("?", "?", "?", "?")
+        };
+        // Parameters: leased_until, leased_by, now, limit (SQLite binds them positionally in order).
+        let sql = format!(
+            "UPDATE deliveries SET leased_until = {p1}, leased_by = {p2} \
+             WHERE id IN ( \
+               SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at <= {p3} \
+                 AND (d.leased_until IS NULL OR d.leased_until < {p3x}) AND e.enabled \
+                 AND (e.ordering <> 'fifo_subject' OR NOT EXISTS ( \
+                   SELECT 1 FROM deliveries p WHERE p.endpoint_id = d.endpoint_id \
+                   AND p.subject = d.subject AND p.status = 'pending' AND p.id < d.id)) \
+               ORDER BY d.next_attempt_at LIMIT {p4} {lock}) \
+             RETURNING id, event_id, endpoint_id, attempts",
+            p3x = if backend == DatabaseBackend::Postgres {
+                "$3"
+            } else {
+                "?"
+            },
+        );
+        let leased_until = now + self.lease();
+        let mut values: Vec<sea_orm::Value> = vec![
+            leased_until.into(),
+            self.worker_id.clone().into(),
+            now.into(),
+        ];
+        if backend != DatabaseBackend::Postgres {
+            values.push(now.into());
+        }
+        values.push((limit as i64).into());
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("", "id")?;
+            let event_id: String = row.try_get("", "event_id")?;
+            let endpoint_id: String = row.try_get("", "endpoint_id")?;
+            let attempts: i32 = row.try_get("", "attempts")?;
+            if let (Ok(id), Ok(event_id), Ok(endpoint_id)) = (
+                DeliveryId::parse(&id),
+                EventId::parse(&event_id),
+                EndpointId::parse(&endpoint_id),
+            ) {
+                out.push(Claimed {
+                    id,
+                    event_id,
+                    endpoint_id,
+                    attempts,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn endpoint_slot(&self, ep: &endpoint::Model) -> Arc<Semaphore> {
+        let cap = ep
+            .max_concurrency
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(self.settings.endpoint_concurrency as usize);
+        let mut map = self
+            .endpoint_slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let entry = map
+            .entry(ep.id.clone())
+            .or_insert_with(|| (cap, Arc::new(Semaphore::new(cap))));
+        if entry.0 != cap {
+            *entry = (cap, Arc::new(Semaphore::new(cap)));
+        }
+        entry.1.clone()
+    }
+
+    /// `Err(wait)` when the endpoint's rate limit says wait.
+    fn endpoint_rate(&self, ep: &endpoint::Model) -> Result<(), Duration> {
+        let Some(rate) = ep
+            .rate_limit_per_second
+            .and_then(|n| u32::try_from(n).ok())
+            .and_then(NonZeroU32::new)
+        else {
+            return Ok(());
+        };
+        let limiter = {
+            let mut map = self
+                .endpoint_limits
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let entry = map.entry(ep.id.clone()).or_insert_with(|| {
+                (
+                    rate.get(),
+                    Arc::new(RateLimiter::direct(Quota::per_second(rate))),
+                )
+            });
+            if entry.0 != rate.get() {
+                *entry = (
+                    rate.get(),
+                    Arc::new(RateLimiter::direct(Quota::per_second(rate))),
+                );
+            }
+            entry.1.clone()
+        };
+        limiter.check().map_err(|not_until| {
+            use governor::clock::Clock;
+            not_until.wait_time_from(governor::clock::DefaultClock::default().now())
+        })
+    }
+
+    /// Gives a lease back without an attempt: the delivery waits `delay`, it is never dropped.
+    async fn defer(self: &Arc<Self>, c: &Claimed, delay: Duration) {
+        let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        let result = delivery::Entity::update_many()
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(at))
+            .col_expr(
+                delivery::Column::LeasedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                delivery::Column::LeasedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(delivery::Column::Id.eq(c.id.clone()))
+            .filter(delivery::Column::LeasedBy.eq(self.worker_id.clone()))
+            .exec(&self.db)
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, delivery = %c.id, "deferring a delivery failed; its lease will expire");
+        }
+        let notify = self.notify.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            notify.notify_one();
+        });
+    }
+
+    async fn process(self: Arc<Self>, c: Claimed) {
+        if let Err(e) = self.try_process(&c).await {
+            tracing::error!(error = %e, delivery = %c.id, "delivery processing failed; retried after the lease expires");
+        }
+    }
+
+    async fn try_process(self: &Arc<Self>, c: &Claimed) -> Result<(), DbErr> {
+        let Some(ep) = endpoint::Entity::find_by_id(c.endpoint_id.clone())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(());
+        };
+        let Ok(permit) = self.endpoint_slot(&ep).try_acquire_owned() else {
+            self.defer(c, Duration::from_millis(50)).await;
+            return Ok(());
+        };
+        if let Err(wait) = self.endpoint_rate(&ep) {
+            drop(permit);
+            self.defer(c, wait.max(Duration::from_millis(5))).await;
+            return Ok(());
+        }
+        let Some(ev) = event::Entity::find_by_id(c.event_id.clone())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(());
+        };
+        let body = payload(&ev);
+        let now = Utc::now();
+        let mut keys = Vec::new();
+        for s in endpoint_secret::active_for_endpoint(&self.db, &ep.id, now).await? {
+            match self
+                .cipher
+                .open(&s.secret_ciphertext, &format!("endpoint_secret:{}", s.id))
+            {
+                Ok(text) => match SigningSecret::parse(text.expose_secret()) {
+                    Ok(secret) => keys.push(secret.key_bytes()),
+                    Err(_) => {
+                        tracing::error!(secret = %s.id, "a stored signing secret is malformed")
+                    }
+                },
+                Err(_) => {
+                    tracing::error!(secret = %s.id, "a stored signing secret could not be decrypted")
+                }
+            }
+        }
+        let headers: Vec<(String, String)> =
+            serde_json::from_value::<HashMap<String, String>>(ep.headers.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+        let outcome = self
+            .sender
+            .send(&Message {
+                url: ep.url.as_str(),
+                webhook_id: c.id.as_str(),
+                body: &body,
+                keys: &keys,
+                extra_headers: &headers,
+            })
+            .await;
+        drop(permit);
+        self.record(c, &ep, &ev, &outcome).await
+    }
+
+    /// Delay before the next attempt after `attempts` failed ones; `None` when none is left.
+    pub fn next_delay(&self, attempts: usize, retry_after: Option<Duration>) -> Option<Duration> {
+        let planned = *self.settings.retry_schedule.get(attempts)?;
+        if let Some(ra) = retry_after {
+            return Some(ra.clamp(Duration::from_secs(1), self.settings.retry_after_max));
+        }
+        if planned.is_zero() || self.settings.jitter == 0.0 {
+            return Some(planned);
+        }
+        let factor =
+            1.0 + rand::thread_rng().gen_range(-self.settings.jitter..=self.settings.jitter);
+        Some(planned.mul_f64(factor))
+    }
+
+    async fn record(
+        &self,
+        c: &Claimed,
+        ep: &endpoint::Model,
+        ev: &event::Model,
+        o: &Outcome,
+    ) -> Result<(), DbErr> {
+        let now = Utc::now();
+        let attempt = c.attempts + 1;
+        let txn = crate::store::begin_write(&self.db).await?;
+        delivery_attempt::ActiveModel {
+            id: Set(AttemptId::generate()),
+            delivery_id: Set(c.id.clone()),
+            endpoint_id: Set(ep.id.clone()),
+            tenant_id: Set(ep.tenant_id.clone()),
+            attempt: Set(attempt),
+            at: Set(now),
+            status_code: Set(o.status.map(i32::from)),
+            duration_ms: Set(o.duration.as_millis().min(i32::MAX as u128) as i32),
+            error_class: Set(o.error_class.map(str::to_owned)),
+            error: Set(o.error.clone()),
+            response_snippet: Set(o.snippet.clone()),
+            success: Set(o.success()),
+        }
+        .insert(&txn)
+        .await?;
+
+        let gone = o.status == Some(410);
+        let (status, next_at, outcome_label) = if o.success() {
+            (delivery::STATUS_SUCCEEDED, now, "success")
+        } else if gone {
+            (delivery::STATUS_DEAD, now, "dead")
+        } else {
+            match self.next_delay(attempt as usize, o.retry_after) {
+                Some(d) => (
+                    delivery::STATUS_PENDING,
+                    now + chrono::Duration::from_std(d).unwrap_or_default(),
+                    "failure",
+                ),
+                None => (delivery::STATUS_DEAD, now, "dead"),
+            }
+        };
+        let mut update = delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value(status))
+            .col_expr(delivery::Column::Attempts, Expr::value(attempt))
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(next_at))
+            .col_expr(
+                delivery::Column::LeasedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                delivery::Column::LeasedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                delivery::Column::LastStatusCode,
+                Expr::value(o.status.map(i32::from)),
+            )
+            .col_expr(delivery::Column::LastError, Expr::value(o.error.clone()))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
+        if status != delivery::STATUS_PENDING {
+            update = update.col_expr(delivery::Column::CompletedAt, Expr::value(Some(now)));
+        }
+        let fenced = update
+            .filter(delivery::Column::Id.eq(c.id.clone()))
+            .filter(delivery::Column::LeasedBy.eq(self.worker_id.clone()))
+            .exec(&txn)
+            .await?;
+        if fenced.rows_affected == 0 {
+            // The lease expired and another worker owns the delivery now; keep the attempt log.
+            tracing::warn!(delivery = %c.id, "lease lost before the outcome was recorded");
+        }
+
+        if o.success() {
+            if ep.failing_since.is_some() {
+                endpoint::Entity::update_many()
+                    .col_expr(
+                        endpoint::Column::FailingSince,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
+                    .filter(endpoint::Column::Id.eq(ep.id.clone()))
+                    .exec(&txn)
+                    .await?;
+            }
+        } else {
+            let since = ep.failing_since.unwrap_or(now);
+            let too_long = now - since
+                >= chrono::Duration::from_std(self.settings.disable_after)
+                    .unwrap_or(chrono::Duration::days(5));
+            let reason = if gone {
+                Some("the endpoint answered 410 Gone".to_owned())
+            } else if too_long {
+                Some(format!(
+                    "every delivery failed since {} (more than the allowed {})",
+                    crate::normalize::rfc3339(since),
+                    humantime::format_duration(self.settings.disable_after)
+                ))
+            } else {
+                None
+            };
+            let mut upd = endpoint::Entity::update_many()
+                .col_expr(endpoint::Column::FailingSince, Expr::value(Some(since)));
+            if let Some(r) = &reason {
+                upd = upd
+                    .col_expr(endpoint::Column::Enabled, Expr::value(false))
+                    .col_expr(
+                        endpoint::Column::DisabledReason,
+                        Expr::value(Some(r.clone())),
+                    );
+                tracing::warn!(endpoint = %ep.id, reason = r.as_str(), "endpoint disabled");
+            }
+            upd.filter(endpoint::Column::Id.eq(ep.id.clone()))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+
+        self.metrics
+            .delivery_attempts
+            .get_or_create(&crate::metrics::OutcomeLabel {
+                outcome: outcome_label.to_owned(),
+            })
+            .inc();
+        self.metrics
+            .delivery_attempt_seconds
+            .observe(o.duration.as_secs_f64());
+        if o.success() {
+            let latency = (now - ev.received_at).to_std().unwrap_or_default();
+            self.metrics
+                .delivery_latency_seconds
+                .observe(latency.as_secs_f64());
+        }
+        if ep.ordering == "fifo_subject" && status != delivery::STATUS_PENDING {
+            // The next event of this subject may go now.
+            self.notify.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// The body sent: the stored CloudEvent, with the `stale` extension when it applies.
+pub fn payload(ev: &event::Model) -> Vec<u8> {
+    let mut ce = ev.normalized.clone();
+    if ev.stale {
+        if let Value::Object(map) = &mut ce {
+            map.insert("stale".into(), Value::Bool(true));
+        }
+    }
+    serde_json::to_vec(&ce).unwrap_or_default()
+}
+
+/// PostgreSQL LISTEN: another replica's commit wakes this one at once. Reconnects on failure.
+async fn listen(url: String, notify: Arc<Notify>, stop: CancellationToken) {
+    use sea_orm::sqlx::postgres::PgListener;
+    loop {
+        match PgListener::connect(&url).await {
+            Ok(mut l) => {
+                if l.listen(NOTIFY_CHANNEL).await.is_ok() {
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            n = l.recv() => match n {
+                                Ok(_) => notify.notify_one(),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "LISTEN connection failed; polling meanwhile"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+pub async fn queue_stats(db: &impl ConnectionTrait) -> Result<(i64, Option<DateTime<Utc>>), DbErr> {
+    use sea_orm::QuerySelect;
+    let row: Option<(i64, Option<DateTime<Utc>>)> = delivery::Entity::find()
+        .select_only()
+        .column_as(delivery::Column::Id.count(), "n")
+        .column_as(delivery::Column::CreatedAt.min(), "oldest")
+        .filter(delivery::Column::Status.eq(delivery::STATUS_PENDING))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.unwrap_or((0, None)))
+}
