@@ -60,6 +60,7 @@ pub struct RawSettings {
     pub delivery_retry_after_max: String,
     pub delivery_disable_after: String,
     pub delivery_poll_interval: String,
+    pub delivery_lease: String,
     pub ssrf_guard: bool,
     pub ssrf_allowlist: String,
 }
@@ -104,6 +105,7 @@ impl Default for RawSettings {
             delivery_retry_after_max: "1h".into(),
             delivery_disable_after: "5d".into(),
             delivery_poll_interval: "1s".into(),
+            delivery_lease: "60s".into(),
             ssrf_guard: true,
             ssrf_allowlist: String::new(),
         }
@@ -225,6 +227,8 @@ pub struct DeliverySettings {
     pub retry_after_max: Duration,
     pub disable_after: Duration,
     pub poll_interval: Duration,
+    /// How long a worker owns a delivery it claimed; after a crash, others take it over then.
+    pub lease: Duration,
     pub ssrf_guard: bool,
     pub ssrf_allowlist: Vec<ipnet::IpNet>,
 }
@@ -484,6 +488,17 @@ impl Settings {
                     "delivery_poll_interval",
                     &raw.delivery_poll_interval,
                 )?,
+                lease: {
+                    let lease = parse_duration("delivery_lease", &raw.delivery_lease)?;
+                    let timeout = parse_duration("delivery_timeout", &raw.delivery_timeout)?;
+                    if lease <= timeout {
+                        return Err(invalid(
+                            "delivery_lease",
+                            "must be longer than delivery_timeout",
+                        ));
+                    }
+                    lease
+                },
                 ssrf_guard: raw.ssrf_guard,
                 ssrf_allowlist: raw
                     .ssrf_allowlist

@@ -593,3 +593,28 @@ async fn a_test_event_reports_the_endpoints_answer_and_stats_summarize_attempts(
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_whose_worker_died_is_taken_over_when_its_lease_expires() {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    let s = setup_with(|_| {}).await;
+    let rx = Receiver::start().await;
+    s.endpoint(&rx.url, json!({})).await;
+    s.event(1, "VC-LEASE").await;
+    // A worker claimed it and died: the lease is held, nothing was sent.
+    let claimed = s.app.state.delivery.claim(10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(s.drain().await, 0, "a leased delivery is not sent twice");
+    assert!(rx.received().is_empty());
+
+    let row = gateway::store::delivery::Entity::find_by_id(claimed[0].id.clone())
+        .one(&s.app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut expired: gateway::store::delivery::ActiveModel = row.into();
+    expired.leased_until = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    expired.update(&s.app.state.db).await.unwrap();
+    assert_eq!(s.drain().await, 1);
+    assert_eq!(rx.received().len(), 1);
+}

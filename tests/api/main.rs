@@ -4,6 +4,7 @@
 mod audit;
 mod authz;
 mod delivery;
+mod durability;
 mod endpoints;
 mod errors;
 mod health;

@@ -10,7 +10,7 @@ use crate::helpers::TestDatabase;
 const BIN: &str = env!("CARGO_BIN_EXE_gateway");
 
 /// A command for the binary with a clean configuration environment, run in `dir`.
-fn gateway(dir: &Path) -> Command {
+pub fn gateway(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir);
     for (k, _) in std::env::vars() {
@@ -35,7 +35,7 @@ fn with_database(cmd: &mut Command, db: &TestDatabase) {
 }
 
 /// Waits for the JSON log line announcing the bound address.
-fn wait_listening(child: &mut Child) -> String {
+pub fn wait_listening(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -51,7 +51,7 @@ fn wait_listening(child: &mut Child) -> String {
         .expect("the gateway announced its address")
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -65,7 +65,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-fn signal(child: &Child, name: &str) {
+pub fn signal(child: &Child, name: &str) {
     let ok = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()
