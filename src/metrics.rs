@@ -46,6 +46,8 @@ pub struct Metrics {
     /// Attempts by outcome: `success`, `failure` (will retry), `dead`.
     pub delivery_attempts: Family<OutcomeLabel, Counter>,
     pub delivery_attempt_seconds: Histogram,
+    /// Retries scheduled after a failed attempt.
+    pub delivery_retries: Counter,
     pub delivery_latency_seconds: Histogram,
     pub queue_depth: Gauge,
     pub oldest_pending_seconds: Gauge<f64, AtomicU64>,
@@ -93,6 +95,12 @@ impl Default for Metrics {
         );
         let delivery_attempts = Family::<OutcomeLabel, Counter>::default();
         let delivery_attempt_seconds = histogram();
+        let delivery_retries = Counter::default();
+        registry.register(
+            "delivery_retries",
+            "Retries scheduled after a failed attempt",
+            delivery_retries.clone(),
+        );
         let delivery_latency_seconds = Histogram::new([
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0,
         ]);
@@ -126,6 +134,7 @@ impl Default for Metrics {
         Self {
             delivery_attempts,
             delivery_attempt_seconds,
+            delivery_retries,
             delivery_latency_seconds,
             queue_depth,
             oldest_pending_seconds,
