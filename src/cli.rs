@@ -54,6 +54,30 @@ pub enum Command {
         #[arg(long, default_value = "lifecycle")]
         scenario: String,
     },
+    /// Load test: start a gateway on a fresh database, send signed webhooks, wait for every
+    /// delivery to a built-in sink, report. Exits non-zero on errors, lost or duplicated deliveries.
+    Bench {
+        /// Webhooks to send (half VectorCare, half Vital).
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Endpoints per tenant (each event is delivered to every one).
+        #[arg(long, default_value_t = 1)]
+        fanout: usize,
+        #[arg(long, default_value_t = 4)]
+        tenants: usize,
+        /// A PostgreSQL server URL (a throw-away database is created on it); SQLite by default.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Write the report as JSON to this file too.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Seconds to wait for the deliveries after the last acknowledgement.
+        #[arg(long, default_value_t = 300)]
+        wait: u64,
+    },
     /// Manage API tokens (the first admin token comes from here).
     Token {
         #[command(subcommand)]
@@ -124,6 +148,28 @@ pub fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate { action } => migrate(settings, action).await,
             Command::Token { action } => token(settings, action).await,
+            Command::Bench {
+                events,
+                concurrency,
+                fanout,
+                tenants,
+                database_url,
+                json,
+                wait,
+            } => {
+                bench(
+                    crate::bench::Options {
+                        events,
+                        concurrency: concurrency.max(1),
+                        fanout: fanout.max(1),
+                        tenants: tenants.max(1),
+                        database_url,
+                        wait: std::time::Duration::from_secs(wait),
+                    },
+                    json,
+                )
+                .await
+            }
             Command::Simulate {
                 provider,
                 url,
@@ -179,6 +225,25 @@ async fn wait_for_signal() -> &'static str {
         let _ = tokio::signal::ctrl_c().await;
         "SIGINT"
     }
+}
+
+async fn bench(opts: crate::bench::Options, json: Option<PathBuf>) -> anyhow::Result<()> {
+    let report = crate::bench::run(opts).await?;
+    print!("{}", crate::bench::table(&report));
+    let text = serde_json::to_string(&report)?;
+    println!("{text}");
+    if let Some(path) = json {
+        std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if report.errors > 0 || report.lost > 0 || report.duplicated > 0 {
+        anyhow::bail!(
+            "{} errors, {} lost, {} duplicated deliveries",
+            report.errors,
+            report.lost,
+            report.duplicated
+        );
+    }
+    Ok(())
 }
 
 async fn simulate(
