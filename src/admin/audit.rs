@@ -95,6 +95,7 @@ pub async fn audit_mutations(
     if status < 400 {
         // Keys, tenants or connections may have changed: verify the next webhook against the new ones.
         state.connections.clear();
+        state.delivery.forget_endpoints();
     }
     let row = audit_entry::ActiveModel {
         id: Set(AuditId::generate()),

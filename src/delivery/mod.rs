@@ -16,8 +16,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
-    DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QuerySelect, Statement,
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -50,9 +50,19 @@ pub struct Dispatcher {
     sender: Sender,
     worker_id: String,
     notify: Arc<Notify>,
+    recorder: tokio::sync::mpsc::Sender<(Plan, tokio::sync::oneshot::Sender<Result<(), DbErr>>)>,
     slots: Arc<Semaphore>,
     endpoint_slots: Mutex<HashMap<EndpointId, (usize, Arc<Semaphore>)>>,
     endpoint_limits: Mutex<HashMap<EndpointId, (u32, Arc<DefaultDirectRateLimiter>)>>,
+    endpoint_cache: Mutex<HashMap<EndpointId, (std::time::Instant, Arc<Snapshot>)>>,
+}
+
+const ENDPOINT_CACHE_TTL: Duration = Duration::from_secs(1);
+
+struct Snapshot {
+    ep: endpoint::Model,
+    keys: Vec<Vec<u8>>,
+    headers: Vec<(String, String)>,
 }
 
 impl Dispatcher {
@@ -70,17 +80,22 @@ impl Dispatcher {
                 allow: settings.ssrf_allowlist.clone(),
             },
         );
+        let worker_id = format!("wrk_{}", uuid::Uuid::now_v7().simple());
+        let (recorder, jobs) = tokio::sync::mpsc::channel(4 * settings.concurrency);
+        tokio::spawn(record_outcomes(db.clone(), worker_id.clone(), jobs));
         Arc::new(Self {
+            recorder,
             slots: Arc::new(Semaphore::new(settings.concurrency)),
             db,
             settings,
             cipher,
             metrics,
             sender,
-            worker_id: format!("wrk_{}", uuid::Uuid::now_v7().simple()),
+            worker_id,
             notify,
             endpoint_slots: Mutex::new(HashMap::new()),
             endpoint_limits: Mutex::new(HashMap::new()),
+            endpoint_cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -322,32 +337,28 @@ impl Dispatcher {
         }
     }
 
-    async fn try_process(self: &Arc<Self>, c: &Claimed) -> Result<(), DbErr> {
-        let Some(ep) = endpoint::Entity::find_by_id(c.endpoint_id.clone())
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(());
-        };
-        let Ok(permit) = self.endpoint_slot(&ep).try_acquire_owned() else {
-            self.defer(c, Duration::from_millis(50)).await;
-            return Ok(());
-        };
-        if let Err(wait) = self.endpoint_rate(&ep) {
-            drop(permit);
-            self.defer(c, wait.max(Duration::from_millis(5))).await;
-            return Ok(());
+    /// The endpoint with its decrypted keys, cached for a second: the hot path reads it once per
+    /// endpoint, not once per delivery. Admin changes and failure transitions drop the entry.
+    async fn snapshot(&self, id: &EndpointId) -> Result<Option<Arc<Snapshot>>, DbErr> {
+        {
+            let cache = self
+                .endpoint_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some((at, snap)) = cache.get(id) {
+                if at.elapsed() < ENDPOINT_CACHE_TTL {
+                    return Ok(Some(snap.clone()));
+                }
+            }
         }
-        let Some(ev) = event::Entity::find_by_id(c.event_id.clone())
+        let Some(ep) = endpoint::Entity::find_by_id(id.clone())
             .one(&self.db)
             .await?
         else {
-            return Ok(());
+            return Ok(None);
         };
-        let body = payload(&ev);
-        let now = Utc::now();
         let mut keys = Vec::new();
-        for s in endpoint_secret::active_for_endpoint(&self.db, &ep.id, now).await? {
+        for s in endpoint_secret::active_for_endpoint(&self.db, &ep.id, Utc::now()).await? {
             match self
                 .cipher
                 .open(&s.secret_ciphertext, &format!("endpoint_secret:{}", s.id))
@@ -363,23 +374,77 @@ impl Dispatcher {
                 }
             }
         }
-        let headers: Vec<(String, String)> =
-            serde_json::from_value::<HashMap<String, String>>(ep.headers.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
+        let headers = serde_json::from_value::<HashMap<String, String>>(ep.headers.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let snap = Arc::new(Snapshot { ep, keys, headers });
+        let mut cache = self
+            .endpoint_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(id.clone(), (std::time::Instant::now(), snap.clone()));
+        Ok(Some(snap))
+    }
+
+    /// Drops cached endpoints, e.g. after an admin change (URL, headers, secrets, enabled).
+    pub fn forget_endpoints(&self) {
+        self.endpoint_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    fn forget_endpoint(&self, id: &EndpointId) {
+        self.endpoint_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    async fn try_process(self: &Arc<Self>, c: &Claimed) -> Result<(), DbErr> {
+        let Some(snap) = self.snapshot(&c.endpoint_id).await? else {
+            return Ok(());
+        };
+        let ep = &snap.ep;
+        let Ok(permit) = self.endpoint_slot(ep).try_acquire_owned() else {
+            self.defer(c, Duration::from_millis(50)).await;
+            return Ok(());
+        };
+        if let Err(wait) = self.endpoint_rate(ep) {
+            drop(permit);
+            self.defer(c, wait.max(Duration::from_millis(5))).await;
+            return Ok(());
+        }
+        // Only what the payload needs: the raw body stays in the database.
+        let row: Option<(Value, bool, DateTime<Utc>)> =
+            event::Entity::find_by_id(c.event_id.clone())
+                .select_only()
+                .column(event::Column::Normalized)
+                .column(event::Column::Stale)
+                .column(event::Column::ReceivedAt)
+                .into_tuple()
+                .one(&self.db)
+                .await?;
+        let Some((normalized, stale, received_at)) = row else {
+            return Ok(());
+        };
+        let body = payload(normalized, stale);
         let outcome = self
             .sender
             .send(&Message {
                 url: ep.url.as_str(),
                 webhook_id: c.id.as_str(),
                 body: &body,
-                keys: &keys,
-                extra_headers: &headers,
+                keys: &snap.keys,
+                extra_headers: &snap.headers,
             })
             .await;
         drop(permit);
-        self.record(c, &ep, &ev, &outcome).await
+        self.record(c, ep, received_at, &outcome).await
     }
 
     /// Delay before the next attempt after `attempts` failed ones; `None` when none is left.
@@ -400,29 +465,11 @@ impl Dispatcher {
         &self,
         c: &Claimed,
         ep: &endpoint::Model,
-        ev: &event::Model,
+        received_at: DateTime<Utc>,
         o: &Outcome,
     ) -> Result<(), DbErr> {
         let now = Utc::now();
         let attempt = c.attempts + 1;
-        let txn = crate::store::begin_write(&self.db).await?;
-        delivery_attempt::ActiveModel {
-            id: Set(AttemptId::generate()),
-            delivery_id: Set(c.id.clone()),
-            endpoint_id: Set(ep.id.clone()),
-            tenant_id: Set(ep.tenant_id.clone()),
-            attempt: Set(attempt),
-            at: Set(now),
-            status_code: Set(o.status.map(i32::from)),
-            duration_ms: Set(o.duration.as_millis().min(i32::MAX as u128) as i32),
-            error_class: Set(o.error_class.map(str::to_owned)),
-            error: Set(o.error.clone()),
-            response_snippet: Set(o.snippet.clone()),
-            success: Set(o.success()),
-        }
-        .insert(&txn)
-        .await?;
-
         let gone = o.status == Some(410);
         let (status, next_at, outcome_label) = if o.success() {
             (delivery::STATUS_SUCCEEDED, now, "success")
@@ -438,48 +485,10 @@ impl Dispatcher {
                 None => (delivery::STATUS_DEAD, now, "dead"),
             }
         };
-        let mut update = delivery::Entity::update_many()
-            .col_expr(delivery::Column::Status, Expr::value(status))
-            .col_expr(delivery::Column::Attempts, Expr::value(attempt))
-            .col_expr(delivery::Column::NextAttemptAt, Expr::value(next_at))
-            .col_expr(
-                delivery::Column::LeasedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                delivery::Column::LeasedBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                delivery::Column::LastStatusCode,
-                Expr::value(o.status.map(i32::from)),
-            )
-            .col_expr(delivery::Column::LastError, Expr::value(o.error.clone()))
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
-        if status != delivery::STATUS_PENDING {
-            update = update.col_expr(delivery::Column::CompletedAt, Expr::value(Some(now)));
-        }
-        let fenced = update
-            .filter(delivery::Column::Id.eq(c.id.clone()))
-            .filter(delivery::Column::LeasedBy.eq(self.worker_id.clone()))
-            .exec(&txn)
-            .await?;
-        if fenced.rows_affected == 0 {
-            // The lease expired and another worker owns the delivery now; keep the attempt log.
-            tracing::warn!(delivery = %c.id, "lease lost before the outcome was recorded");
-        }
-
-        if o.success() {
-            if ep.failing_since.is_some() {
-                endpoint::Entity::update_many()
-                    .col_expr(
-                        endpoint::Column::FailingSince,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
-                    .filter(endpoint::Column::Id.eq(ep.id.clone()))
-                    .exec(&txn)
-                    .await?;
-            }
+        let endpoint_change = if o.success() {
+            ep.failing_since
+                .is_some()
+                .then_some(EndpointChange::Healthy)
         } else {
             let since = ep.failing_since.unwrap_or(now);
             let too_long = now - since
@@ -496,22 +505,51 @@ impl Dispatcher {
             } else {
                 None
             };
-            let mut upd = endpoint::Entity::update_many()
-                .col_expr(endpoint::Column::FailingSince, Expr::value(Some(since)));
             if let Some(r) = &reason {
-                upd = upd
-                    .col_expr(endpoint::Column::Enabled, Expr::value(false))
-                    .col_expr(
-                        endpoint::Column::DisabledReason,
-                        Expr::value(Some(r.clone())),
-                    );
                 tracing::warn!(endpoint = %ep.id, reason = r.as_str(), "endpoint disabled");
             }
-            upd.filter(endpoint::Column::Id.eq(ep.id.clone()))
-                .exec(&txn)
-                .await?;
+            Some(EndpointChange::Failing {
+                since,
+                disable: reason,
+            })
+        };
+        let had_change = endpoint_change.is_some();
+        let plan = Plan {
+            attempt: delivery_attempt::ActiveModel {
+                id: Set(AttemptId::generate()),
+                delivery_id: Set(c.id.clone()),
+                endpoint_id: Set(ep.id.clone()),
+                tenant_id: Set(ep.tenant_id.clone()),
+                attempt: Set(attempt),
+                at: Set(now),
+                status_code: Set(o.status.map(i32::from)),
+                duration_ms: Set(o.duration.as_millis().min(i32::MAX as u128) as i32),
+                error_class: Set(o.error_class.map(str::to_owned)),
+                error: Set(o.error.clone()),
+                response_snippet: Set(o.snippet.clone()),
+                success: Set(o.success()),
+            },
+            delivery: c.id.clone(),
+            endpoint: ep.id.clone(),
+            attempts: attempt,
+            status,
+            next_at,
+            status_code: o.status.map(i32::from),
+            error: o.error.clone(),
+            now,
+            endpoint_change,
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self.recorder.send((plan, reply)).await.is_err() {
+            return Err(DbErr::Custom("the outcome recorder has stopped".into()));
         }
-        txn.commit().await?;
+        answer
+            .await
+            .map_err(|_| DbErr::Custom("the outcome recorder dropped the outcome".into()))??;
+        if had_change {
+            // failing_since or enabled changed: the next delivery must see it.
+            self.forget_endpoint(&ep.id);
+        }
 
         self.metrics
             .delivery_attempts
@@ -523,7 +561,7 @@ impl Dispatcher {
             .delivery_attempt_seconds
             .observe(o.duration.as_secs_f64());
         if o.success() {
-            let latency = (now - ev.received_at).to_std().unwrap_or_default();
+            let latency = (now - received_at).to_std().unwrap_or_default();
             self.metrics
                 .delivery_latency_seconds
                 .observe(latency.as_secs_f64());
@@ -536,10 +574,133 @@ impl Dispatcher {
     }
 }
 
+/// An attempt's outcome, ready to write.
+struct Plan {
+    attempt: delivery_attempt::ActiveModel,
+    delivery: DeliveryId,
+    endpoint: EndpointId,
+    attempts: i32,
+    status: &'static str,
+    next_at: DateTime<Utc>,
+    status_code: Option<i32>,
+    error: Option<String>,
+    now: DateTime<Utc>,
+    endpoint_change: Option<EndpointChange>,
+}
+
+enum EndpointChange {
+    Healthy,
+    Failing {
+        since: DateTime<Utc>,
+        disable: Option<String>,
+    },
+}
+
+type OutcomeJob = (Plan, tokio::sync::oneshot::Sender<Result<(), DbErr>>);
+
+/// Group commit for outcomes: concurrent attempts are recorded together, one transaction (one
+/// fsync) per batch instead of one per delivery.
+async fn record_outcomes(
+    db: DatabaseConnection,
+    worker: String,
+    mut jobs: tokio::sync::mpsc::Receiver<OutcomeJob>,
+) {
+    let mut batch = Vec::with_capacity(256);
+    while jobs.recv_many(&mut batch, 256).await > 0 {
+        let taken = std::mem::take(&mut batch);
+        let plans: Vec<&Plan> = taken.iter().map(|(p, _)| p).collect();
+        match write_outcomes(&db, &worker, &plans).await {
+            Ok(()) => {
+                for (_, reply) in taken {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = taken.len(), "recording outcomes failed; retrying one by one");
+                for (plan, reply) in taken {
+                    let _ = reply.send(write_outcomes(&db, &worker, &[&plan]).await);
+                }
+            }
+        }
+    }
+}
+
+async fn write_outcomes(
+    db: &DatabaseConnection,
+    worker: &str,
+    plans: &[&Plan],
+) -> Result<(), DbErr> {
+    let txn = crate::store::begin_write(db).await?;
+    delivery_attempt::Entity::insert_many(plans.iter().map(|p| p.attempt.clone()))
+        .exec_without_returning(&txn)
+        .await?;
+    for p in plans {
+        let mut update = delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value(p.status))
+            .col_expr(delivery::Column::Attempts, Expr::value(p.attempts))
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(p.next_at))
+            .col_expr(
+                delivery::Column::LeasedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                delivery::Column::LeasedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(delivery::Column::LastStatusCode, Expr::value(p.status_code))
+            .col_expr(delivery::Column::LastError, Expr::value(p.error.clone()))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(p.now));
+        if p.status != delivery::STATUS_PENDING {
+            update = update.col_expr(delivery::Column::CompletedAt, Expr::value(Some(p.now)));
+        }
+        let fenced = update
+            .filter(delivery::Column::Id.eq(p.delivery.clone()))
+            .filter(delivery::Column::LeasedBy.eq(worker))
+            .exec(&txn)
+            .await?;
+        if fenced.rows_affected == 0 {
+            // The lease expired and another worker owns the delivery now; keep the attempt log.
+            tracing::warn!(delivery = %p.delivery, "lease lost before the outcome was recorded");
+        }
+        match &p.endpoint_change {
+            None => {}
+            Some(EndpointChange::Healthy) => {
+                endpoint::Entity::update_many()
+                    .col_expr(
+                        endpoint::Column::FailingSince,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
+                    .filter(endpoint::Column::Id.eq(p.endpoint.clone()))
+                    .exec(&txn)
+                    .await?;
+            }
+            Some(EndpointChange::Failing { since, disable }) => {
+                // Only the first failure of a run sets the start; a stale snapshot cannot move it.
+                endpoint::Entity::update_many()
+                    .col_expr(endpoint::Column::FailingSince, Expr::value(Some(*since)))
+                    .filter(endpoint::Column::Id.eq(p.endpoint.clone()))
+                    .filter(endpoint::Column::FailingSince.is_null())
+                    .exec(&txn)
+                    .await?;
+                let Some(r) = disable else { continue };
+                let upd = endpoint::Entity::update_many()
+                    .col_expr(endpoint::Column::Enabled, Expr::value(false))
+                    .col_expr(
+                        endpoint::Column::DisabledReason,
+                        Expr::value(Some(r.clone())),
+                    );
+                upd.filter(endpoint::Column::Id.eq(p.endpoint.clone()))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+    }
+    txn.commit().await
+}
+
 /// The body sent: the stored CloudEvent, with the `stale` extension when it applies.
-pub fn payload(ev: &event::Model) -> Vec<u8> {
-    let mut ce = ev.normalized.clone();
-    if ev.stale {
+pub fn payload(mut ce: Value, stale: bool) -> Vec<u8> {
+    if stale {
         if let Value::Object(map) = &mut ce {
             map.insert("stale".into(), Value::Bool(true));
         }
