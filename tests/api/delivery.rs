@@ -618,3 +618,24 @@ async fn a_delivery_whose_worker_died_is_taken_over_when_its_lease_expires() {
     assert_eq!(s.drain().await, 1);
     assert_eq!(rx.received().len(), 1);
 }
+
+#[tokio::test]
+async fn the_per_endpoint_concurrency_cap_keeps_one_delivery_in_flight_at_a_time() {
+    let s = setup_with(|c| c.delivery_enabled = true).await;
+    let rx = Receiver::start().await;
+    rx.set_delay(Duration::from_millis(300));
+    s.endpoint(&rx.url, json!({"max_concurrency": 1})).await;
+    for i in 0..3 {
+        s.event(i, &format!("VC-CAP{i}")).await;
+    }
+    let got = rx.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 3);
+    let mut arrivals: Vec<Instant> = got.iter().map(|r| r.at).collect();
+    arrivals.sort();
+    for pair in arrivals.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(280),
+            "a second request arrived while one was in flight"
+        );
+    }
+}
