@@ -35,6 +35,8 @@ pub struct Options {
     /// PostgreSQL server URL to create a throw-away database on; SQLite when `None`.
     pub database_url: Option<String>,
     pub wait: Duration,
+    /// Extra gateway settings, as (key, value): `sqlite_synchronous=normal` → `GATEWAY_SQLITE_SYNCHRONOUS`.
+    pub set: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,6 +122,7 @@ fn gateway_command(
     dir: &std::path::Path,
     database_url: &Option<String>,
     key: &str,
+    set: &[(String, String)],
 ) -> anyhow::Result<Command> {
     let mut cmd = Command::new(std::env::current_exe().context("locating the gateway binary")?);
     cmd.current_dir(dir);
@@ -139,6 +142,9 @@ fn gateway_command(
         .env("GATEWAY_INGEST_RATE_LIMIT_PER_SECOND", "1000000")
         .env("GATEWAY_INGEST_RATE_LIMIT_BURST", "1000000")
         .env("GATEWAY_ADMIN_RATE_LIMIT_BURST", "100000");
+    for (k, v) in set {
+        cmd.env(crate::config::env_name(k), v);
+    }
     Ok(cmd)
 }
 
@@ -146,8 +152,9 @@ fn start_gateway(
     dir: &std::path::Path,
     database_url: &Option<String>,
     key: &str,
+    set: &[(String, String)],
 ) -> anyhow::Result<Gateway> {
-    let mut child = gateway_command(dir, database_url, key)?
+    let mut child = gateway_command(dir, database_url, key, set)?
         .env("GATEWAY_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -283,8 +290,8 @@ async fn run_on(
     let sink_handle = server.handle();
     tokio::spawn(server);
 
-    let gw = start_gateway(dir, database_url, key)?;
-    let out = gateway_command(dir, database_url, key)?
+    let gw = start_gateway(dir, database_url, key, &opts.set)?;
+    let out = gateway_command(dir, database_url, key, &opts.set)?
         .args(["token", "create", "--role", "admin", "--name", "bench"])
         .output()?;
     if !out.status.success() {

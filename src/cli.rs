@@ -77,6 +77,9 @@ pub enum Command {
         /// Seconds to wait for the deliveries after the last acknowledgement.
         #[arg(long, default_value_t = 300)]
         wait: u64,
+        /// A gateway setting for the run, e.g. `--set sqlite_synchronous=normal` (repeatable).
+        #[arg(long, value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Manage API tokens (the first admin token comes from here).
     Token {
@@ -156,6 +159,7 @@ pub fn main() -> ExitCode {
                 database_url,
                 json,
                 wait,
+                set,
             } => {
                 bench(
                     crate::bench::Options {
@@ -165,6 +169,13 @@ pub fn main() -> ExitCode {
                         tenants: tenants.max(1),
                         database_url,
                         wait: std::time::Duration::from_secs(wait),
+                        set: set
+                            .iter()
+                            .filter_map(|kv| {
+                                kv.split_once('=')
+                                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                            })
+                            .collect(),
                     },
                     json,
                 )

@@ -99,9 +99,11 @@ async fn load(
     let mut keys = Vec::new();
     for k in provider_key::list_for_connection(db, &tenant.id, &conn.id).await? {
         let material = match (&k.public_pem, &k.secret_ciphertext) {
-            (Some(pem), _) => RsaPublicKey::from_public_key_pem(pem)
-                .ok()
-                .map(KeyMaterial::RsaPublic),
+            (Some(pem), _) => RsaPublicKey::from_public_key_pem(pem).ok().and_then(|key| {
+                use rsa::pkcs1::EncodeRsaPublicKey;
+                let pkcs1_der = key.to_pkcs1_der().ok()?.as_bytes().to_vec();
+                Some(KeyMaterial::RsaPublic { key, pkcs1_der })
+            }),
             (None, Some(sealed)) => cipher
                 .open(sealed, &format!("provider_key:{}", k.id))
                 .ok()

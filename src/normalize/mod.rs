@@ -167,9 +167,11 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The CloudEvents 1.0 envelope (structured JSON mode).
-pub fn cloud_event(id: &str, tenant: &TenantId, provider: Provider, n: &Normalized) -> Value {
-    json!({
+/// The CloudEvents 1.0 envelope (structured JSON mode). The provider's body moves into the
+/// event (`n.data.provider_data` is left `null`) instead of being copied: it is the largest part.
+pub fn cloud_event(id: &str, tenant: &TenantId, provider: Provider, n: &mut Normalized) -> Value {
+    let provider_data = std::mem::take(&mut n.data.provider_data);
+    let mut ce = json!({
         "specversion": "1.0",
         "id": id,
         "source": format!("/providers/{provider}/tenants/{tenant}"),
@@ -181,7 +183,9 @@ pub fn cloud_event(id: &str, tenant: &TenantId, provider: Provider, n: &Normaliz
         "provider": provider.as_str(),
         "providereventid": n.provider_event_id,
         "data": n.data,
-    })
+    });
+    ce["data"]["provider_data"] = provider_data;
+    ce
 }
 
 /// Reads an optional string field.

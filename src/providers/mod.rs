@@ -26,7 +26,12 @@ impl Inbound<'_> {
 }
 
 pub enum KeyMaterial {
-    RsaPublic(RsaPublicKey),
+    /// The key as parsed by `rsa` (validation), and its PKCS#1 DER for verification with ring,
+    /// which verifies about ten times faster (README, "Performance").
+    RsaPublic {
+        key: RsaPublicKey,
+        pkcs1_der: Vec<u8>,
+    },
     Secret(Vec<u8>),
 }
 

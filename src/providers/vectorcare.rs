@@ -5,10 +5,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::signature::Verifier;
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use super::{Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider};
 use crate::domain::Provider;
@@ -95,13 +92,13 @@ impl WebhookProvider for VectorCare {
         let raw = STANDARD.decode(header.trim()).map_err(|_| {
             Rejection::InvalidSignature("X-VectorCare-Signature is not base64".into())
         })?;
-        let signature = Signature::try_from(raw.as_slice()).map_err(|_| {
-            Rejection::InvalidSignature("X-VectorCare-Signature is not an RSA signature".into())
-        })?;
         for key in keys {
-            if let KeyMaterial::RsaPublic(public) = &key.material {
-                let verifier = VerifyingKey::<Sha256>::new(public.clone());
-                if verifier.verify(inbound.body, &signature).is_ok() {
+            if let KeyMaterial::RsaPublic { pkcs1_der, .. } = &key.material {
+                let public = ring::signature::UnparsedPublicKey::new(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    pkcs1_der,
+                );
+                if public.verify(inbound.body, &raw).is_ok() {
                     return Ok(Verified {
                         method: "rsa-pkcs1v15-sha256",
                         key_id: key.id.clone(),
@@ -128,7 +125,8 @@ impl WebhookProvider for VectorCare {
         let subject = required(&body, "service_request_id")?;
         let request_status = required(&body, "request_status")?;
         let action = required(&body, "action")?;
-        let data = body.get("data").cloned().unwrap_or(Value::Null);
+        let null = Value::Null;
+        let data = body.get("data").unwrap_or(&null);
         if !(data.is_null() || data.is_object()) {
             return Err(Rejection::InvalidPayload(
                 "`data` must be an object or null".into(),
@@ -140,17 +138,17 @@ impl WebhookProvider for VectorCare {
 
         let (patient, schedule, pickup, destination) = if data.is_object() {
             let patient = Patient {
-                first_name: text(&data, "patient_first_name"),
-                middle_name: text(&data, "patient_middle_name"),
-                last_name: text(&data, "patient_last_name"),
+                first_name: text(data, "patient_first_name"),
+                middle_name: text(data, "patient_middle_name"),
+                last_name: text(data, "patient_last_name"),
                 full_name: None,
-                date_of_birth: text(&data, "patient_date_of_birth"),
-                gender: text(&data, "patient_gender"),
+                date_of_birth: text(data, "patient_date_of_birth"),
+                gender: text(data, "patient_gender"),
                 phone: None,
             };
             let (scheduled_at, source) = match (
-                text(&data, "agreed_for_time"),
-                text(&data, "pickup_date_time"),
+                text(data, "agreed_for_time"),
+                text(data, "pickup_date_time"),
             ) {
                 (Some(t), _) => (Some(norm_time(&t)), Some("agreed_for_time")),
                 (None, Some(t)) => (Some(norm_time(&t)), Some("pickup_date_time")),

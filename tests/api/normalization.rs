@@ -46,12 +46,12 @@ pub fn normalize(provider: Provider, body: &[u8]) -> Result<Value, Rejection> {
         delivery_id: Some("msg_2fixture".into()),
         timestamp: Some(now),
     };
-    let n = adapter(provider).normalize(&inbound, &verified)?;
+    let mut n = adapter(provider).normalize(&inbound, &verified)?;
     Ok(cloud_event(
         "evt_golden",
         &TenantId::parse("tn_golden").unwrap(),
         provider,
-        &n,
+        &mut n,
     ))
 }
 
