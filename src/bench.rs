@@ -37,11 +37,15 @@ pub struct Options {
     pub wait: Duration,
     /// Extra gateway settings, as (key, value): `sqlite_synchronous=normal` → `GATEWAY_SQLITE_SYNCHRONOUS`.
     pub set: Vec<(String, String)>,
+    /// Open-loop pacing: send this many webhooks per second (closed loop at `concurrency` when `None`).
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub backend: String,
+    /// Offered load in webhooks per second; `null` for a closed loop.
+    pub rate: Option<f64>,
     pub events: usize,
     pub fanout: usize,
     pub concurrency: usize,
@@ -356,7 +360,14 @@ async fn run_on(
     let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(prepared.len());
+    let mut pace = opts
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
     for p in prepared {
+        if let Some(tick) = pace.as_mut() {
+            tick.tick().await;
+        }
         let permit = slots.clone().acquire_owned().await?;
         let client = client.clone();
         let acks = acks.clone();
@@ -435,6 +446,7 @@ async fn run_on(
     ack_ms.sort_by(f64::total_cmp);
     e2e.sort_by(f64::total_cmp);
     Ok(Report {
+        rate: opts.rate,
         backend: if database_url.is_some() {
             "postgres"
         } else {
@@ -461,7 +473,7 @@ async fn run_on(
 
 pub fn table(r: &Report) -> String {
     format!(
-        "backend {} | events {} | fan-out {} | concurrency {} | cores {}\n\
+        "backend {} | events {} | fan-out {} | concurrency {} | rate {} | cores {}\n\
          ingest            {:>10.0} events/s\n\
          deliveries        {:>10.0} deliveries/s\n\
          ack latency       p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms\n\
@@ -472,6 +484,8 @@ pub fn table(r: &Report) -> String {
         r.events,
         r.fanout,
         r.concurrency,
+        r.rate
+            .map_or_else(|| "max".to_owned(), |x| format!("{x}/s")),
         r.cores,
         r.ingest_per_second,
         r.deliveries_per_second,

@@ -77,6 +77,9 @@ pub enum Command {
         /// Seconds to wait for the deliveries after the last acknowledgement.
         #[arg(long, default_value_t = 300)]
         wait: u64,
+        /// Send at this many webhooks per second (open loop) instead of as fast as possible.
+        #[arg(long)]
+        rate: Option<f64>,
         /// A gateway setting for the run, e.g. `--set sqlite_synchronous=normal` (repeatable).
         #[arg(long, value_name = "KEY=VALUE")]
         set: Vec<String>,
@@ -159,6 +162,7 @@ pub fn main() -> ExitCode {
                 database_url,
                 json,
                 wait,
+                rate,
                 set,
             } => {
                 bench(
@@ -169,6 +173,7 @@ pub fn main() -> ExitCode {
                         tenants: tenants.max(1),
                         database_url,
                         wait: std::time::Duration::from_secs(wait),
+                        rate,
                         set: set
                             .iter()
                             .filter_map(|kv| {

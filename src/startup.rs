@@ -118,14 +118,21 @@ impl AppState {
         let wake = Arc::new(Notify::new());
         let cipher = Arc::new(Cipher::new(&master_key));
         let metrics = Arc::new(Metrics::default());
+        let gate = crate::store::WriteGate::for_db(&db);
         Self {
-            ingest: IngestWriter::start(db.clone(), settings.ingest_batch_max, wake.clone()),
+            ingest: IngestWriter::start(
+                db.clone(),
+                gate.clone(),
+                settings.ingest_batch_max,
+                wake.clone(),
+            ),
             delivery: Dispatcher::new(
                 db.clone(),
                 settings.delivery.clone(),
                 cipher.clone(),
                 metrics.clone(),
                 wake.clone(),
+                gate,
             ),
             wake,
             db,

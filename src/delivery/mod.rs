@@ -28,7 +28,7 @@ use crate::config::DeliverySettings;
 use crate::crypto::Cipher;
 use crate::domain::{AttemptId, DeliveryId, EndpointId, EventId, SigningSecret};
 use crate::metrics::Metrics;
-use crate::store::{delivery, delivery_attempt, endpoint, endpoint_secret, event};
+use crate::store::{delivery, delivery_attempt, endpoint, endpoint_secret, event, WriteGate};
 use send::{Message, Outcome, Sender};
 
 pub const NOTIFY_CHANNEL: &str = "gateway_deliveries";
@@ -50,6 +50,7 @@ pub struct Dispatcher {
     sender: Sender,
     worker_id: String,
     notify: Arc<Notify>,
+    gate: WriteGate,
     recorder: tokio::sync::mpsc::Sender<(Plan, tokio::sync::oneshot::Sender<Result<(), DbErr>>)>,
     slots: Arc<Semaphore>,
     endpoint_slots: Mutex<HashMap<EndpointId, (usize, Arc<Semaphore>)>>,
@@ -72,6 +73,7 @@ impl Dispatcher {
         cipher: Arc<Cipher>,
         metrics: Arc<Metrics>,
         notify: Arc<Notify>,
+        gate: WriteGate,
     ) -> Arc<Self> {
         let sender = Sender::new(
             settings.timeout,
@@ -82,7 +84,12 @@ impl Dispatcher {
         );
         let worker_id = format!("wrk_{}", uuid::Uuid::now_v7().simple());
         let (recorder, jobs) = tokio::sync::mpsc::channel(4 * settings.concurrency);
-        tokio::spawn(record_outcomes(db.clone(), worker_id.clone(), jobs));
+        tokio::spawn(record_outcomes(
+            db.clone(),
+            gate.clone(),
+            worker_id.clone(),
+            jobs,
+        ));
         Arc::new(Self {
             recorder,
             slots: Arc::new(Semaphore::new(settings.concurrency)),
@@ -92,6 +99,7 @@ impl Dispatcher {
             metrics,
             sender,
             worker_id,
+            gate,
             notify,
             endpoint_slots: Mutex::new(HashMap::new()),
             endpoint_limits: Mutex::new(HashMap::new()),
@@ -225,10 +233,12 @@ impl Dispatcher {
             values.push(now.into());
         }
         values.push((limit as i64).into());
+        let _turn = self.gate.enter().await;
         let rows = self
             .db
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
+        drop(_turn);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let id: String = row.try_get("", "id")?;
@@ -307,6 +317,7 @@ impl Dispatcher {
     /// Gives a lease back without an attempt: the delivery waits `delay`, it is never dropped.
     async fn defer(self: &Arc<Self>, c: &Claimed, delay: Duration) {
         let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        let turn = self.gate.enter().await;
         let result = delivery::Entity::update_many()
             .col_expr(delivery::Column::NextAttemptAt, Expr::value(at))
             .col_expr(
@@ -321,6 +332,7 @@ impl Dispatcher {
             .filter(delivery::Column::LeasedBy.eq(self.worker_id.clone()))
             .exec(&self.db)
             .await;
+        drop(turn);
         if let Err(e) = result {
             tracing::warn!(error = %e, delivery = %c.id, "deferring a delivery failed; its lease will expire");
         }
@@ -602,11 +614,13 @@ type OutcomeJob = (Plan, tokio::sync::oneshot::Sender<Result<(), DbErr>>);
 /// fsync) per batch instead of one per delivery.
 async fn record_outcomes(
     db: DatabaseConnection,
+    gate: WriteGate,
     worker: String,
     mut jobs: tokio::sync::mpsc::Receiver<OutcomeJob>,
 ) {
     let mut batch = Vec::with_capacity(256);
     while jobs.recv_many(&mut batch, 256).await > 0 {
+        let _turn = gate.enter().await;
         let taken = std::mem::take(&mut batch);
         let plans: Vec<&Plan> = taken.iter().map(|(p, _)| p).collect();
         match write_outcomes(&db, &worker, &plans).await {

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::domain::{DeliveryId, EndpointId, EventId, Provider, TenantId};
 use crate::normalize::Normalized;
-use crate::store::{delivery, endpoint, event, subject_head};
+use crate::store::{delivery, endpoint, event, subject_head, WriteGate};
 
 /// One verified, normalized webhook ready to store.
 pub struct Record {
@@ -52,9 +52,14 @@ pub struct IngestWriter {
 
 impl IngestWriter {
     /// Starts the writer task; it runs until every handle is dropped, after finishing what it has.
-    pub fn start(db: DatabaseConnection, max_batch: usize, wake: Arc<Notify>) -> Self {
+    pub fn start(
+        db: DatabaseConnection,
+        gate: WriteGate,
+        max_batch: usize,
+        wake: Arc<Notify>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(16 * max_batch.max(1));
-        tokio::spawn(run(db, rx, max_batch.max(1), wake));
+        tokio::spawn(run(db, gate, rx, max_batch.max(1), wake));
         Self { tx }
     }
 
@@ -72,6 +77,7 @@ impl IngestWriter {
 
 async fn run(
     db: DatabaseConnection,
+    gate: WriteGate,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     wake: Arc<Notify>,
@@ -80,6 +86,7 @@ async fn run(
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let records: Vec<&Record> = jobs.iter().map(|j| &j.record).collect();
+        let _turn = gate.enter().await;
         match write_batch(&db, &records).await {
             Ok(outcomes) => {
                 if outcomes.iter().any(|o| o.deliveries > 0) {
