@@ -84,12 +84,21 @@ impl Dispatcher {
         );
         let worker_id = format!("wrk_{}", uuid::Uuid::now_v7().simple());
         let (recorder, jobs) = tokio::sync::mpsc::channel(4 * settings.concurrency);
-        tokio::spawn(record_outcomes(
-            db.clone(),
-            gate.clone(),
-            worker_id.clone(),
-            jobs,
-        ));
+        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        // PostgreSQL takes several outcome transactions at once; SQLite one.
+        let recorders = if db.get_database_backend() == DatabaseBackend::Postgres {
+            4
+        } else {
+            1
+        };
+        for _ in 0..recorders {
+            tokio::spawn(record_outcomes(
+                db.clone(),
+                gate.clone(),
+                worker_id.clone(),
+                jobs.clone(),
+            ));
+        }
         Arc::new(Self {
             recorder,
             slots: Arc::new(Semaphore::new(settings.concurrency)),
@@ -616,10 +625,14 @@ async fn record_outcomes(
     db: DatabaseConnection,
     gate: WriteGate,
     worker: String,
-    mut jobs: tokio::sync::mpsc::Receiver<OutcomeJob>,
+    jobs: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<OutcomeJob>>>,
 ) {
     let mut batch = Vec::with_capacity(256);
-    while jobs.recv_many(&mut batch, 256).await > 0 {
+    loop {
+        let received = jobs.lock().await.recv_many(&mut batch, 256).await;
+        if received == 0 {
+            break;
+        }
         let _turn = gate.enter().await;
         let taken = std::mem::take(&mut batch);
         let plans: Vec<&Plan> = taken.iter().map(|(p, _)| p).collect();

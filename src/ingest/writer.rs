@@ -59,7 +59,23 @@ impl IngestWriter {
         wake: Arc<Notify>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(16 * max_batch.max(1));
-        tokio::spawn(run(db, gate, rx, max_batch.max(1), wake));
+        // SQLite has one writer anyway; PostgreSQL takes several transactions at once, and each
+        // writer's round trips to the server overlap with the others'.
+        let writers = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            4
+        } else {
+            1
+        };
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..writers {
+            tokio::spawn(run(
+                db.clone(),
+                gate.clone(),
+                rx.clone(),
+                max_batch.max(1),
+                wake.clone(),
+            ));
+        }
         Self { tx }
     }
 
@@ -78,12 +94,17 @@ impl IngestWriter {
 async fn run(
     db: DatabaseConnection,
     gate: WriteGate,
-    mut rx: mpsc::Receiver<Job>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     max_batch: usize,
     wake: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
+    loop {
+        // One writer collects a batch at a time; the others write theirs meanwhile.
+        let received = rx.lock().await.recv_many(&mut batch, max_batch).await;
+        if received == 0 {
+            break;
+        }
         let jobs = std::mem::take(&mut batch);
         let records: Vec<&Record> = jobs.iter().map(|j| &j.record).collect();
         let _turn = gate.enter().await;
