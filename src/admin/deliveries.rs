@@ -16,11 +16,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
 use crate::auth::TenantScope;
-use crate::domain::{AttemptId, DeliveryId, EndpointId, EventId, SigningSecret};
+use crate::domain::{AttemptId, DeliveryId, EndpointId, EventId};
 use crate::error::{ApiError, FieldError};
 use crate::http::ApiJson;
 use crate::startup::AppState;
-use crate::store::{delivery, delivery_attempt, endpoint, endpoint_secret, event};
+use crate::store::{delivery, delivery_attempt, endpoint, event};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_deliveries)
@@ -419,19 +419,14 @@ async fn send_test(
     scope: TenantScope,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    use secrecy::ExposeSecret;
     let ep = find_endpoint(&state, &scope, &path.1).await?;
     let now = Utc::now();
-    let mut keys = Vec::new();
-    for s in endpoint_secret::active_for_endpoint(&state.db, &ep.id, now).await? {
-        let text = state
-            .cipher
-            .open(&s.secret_ciphertext, &format!("endpoint_secret:{}", s.id))
-            .map_err(ApiError::internal)?;
-        if let Ok(secret) = SigningSecret::parse(text.expose_secret()) {
-            keys.push(secret.key_bytes());
-        }
-    }
+    // The same endpoint view (URL, headers, decrypted secrets) the workers sign with.
+    let snap = state
+        .delivery
+        .snapshot(&ep.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let id = format!("test_{}", uuid::Uuid::now_v7().simple());
     let body = serde_json::to_vec(&serde_json::json!({
         "specversion": "1.0",
@@ -445,20 +440,15 @@ async fn send_test(
         "data": {"message": "A test event from the webhook gateway."}
     }))
     .map_err(ApiError::internal)?;
-    let headers: Vec<(String, String)> =
-        serde_json::from_value::<std::collections::HashMap<String, String>>(ep.headers.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
     let o = state
         .delivery
         .sender()
         .send(&crate::delivery::send::Message {
-            url: ep.url.as_str(),
+            url: snap.ep.url.as_str(),
             webhook_id: &id,
             body: &body,
-            keys: &keys,
-            extra_headers: &headers,
+            keys: &snap.keys,
+            extra_headers: &snap.headers,
         })
         .await;
     Ok(HttpResponse::Ok().json(TestResult {

@@ -60,10 +60,11 @@ pub struct Dispatcher {
 
 const ENDPOINT_CACHE_TTL: Duration = Duration::from_secs(1);
 
-struct Snapshot {
-    ep: endpoint::Model,
-    keys: Vec<Vec<u8>>,
-    headers: Vec<(String, String)>,
+/// An endpoint as the workers send to it: its row, its active secrets' keys, its headers.
+pub struct Snapshot {
+    pub ep: endpoint::Model,
+    pub keys: Vec<Vec<u8>>,
+    pub headers: Vec<(String, String)>,
 }
 
 impl Dispatcher {
@@ -360,7 +361,7 @@ impl Dispatcher {
 
     /// The endpoint with its decrypted keys, cached for a second: the hot path reads it once per
     /// endpoint, not once per delivery. Admin changes and failure transitions drop the entry.
-    async fn snapshot(&self, id: &EndpointId) -> Result<Option<Arc<Snapshot>>, DbErr> {
+    pub async fn snapshot(&self, id: &EndpointId) -> Result<Option<Arc<Snapshot>>, DbErr> {
         {
             let cache = self
                 .endpoint_cache
