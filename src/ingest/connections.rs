@@ -88,6 +88,7 @@ async fn load(
 ) -> Result<Option<Resolved>, ApiError> {
     let tenant = match reference {
         TenantRef::Path(r) => tenant::find_by_ref(db, r).await?,
+        TenantRef::CustomerId(c) if c.is_empty() => None,
         TenantRef::CustomerId(c) => tenant::find_by_customer_id(db, c).await?,
     };
     let Some(tenant) = tenant else {

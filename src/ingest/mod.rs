@@ -111,11 +111,8 @@ async fn receive_by_customer(
     query: web::Query<CustomerQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let customer = query.into_inner().customer_id.filter(|c| !c.is_empty());
-    let Some(customer) = customer else {
-        state.metrics.reject(&path, "tenant_not_found");
-        return Err(ApiError::TenantNotFound);
-    };
+    // A missing customer_id matches no tenant: the same checks (provider first) and answers.
+    let customer = query.into_inner().customer_id.unwrap_or_default();
     receive(&state, &req, &path, TenantRef::CustomerId(customer), body).await
 }
 

@@ -211,6 +211,20 @@ async fn the_customer_id_url_reaches_the_same_tenant() {
         )
         .await;
     assert_problem(res, 404, "tenant_not_found").await;
+    let res = w
+        .app
+        .post_vectorcare("/webhooks/vectorcare", &body, VECTORCARE_PRIVATE_PEM)
+        .await;
+    assert_problem(res, 404, "tenant_not_found").await;
+    let res = w
+        .app
+        .post_vectorcare(
+            "/webhooks/acmebank?customer_id=123",
+            &body,
+            VECTORCARE_PRIVATE_PEM,
+        )
+        .await;
+    assert_problem(res, 404, "unknown_provider").await;
 }
 
 #[tokio::test]
