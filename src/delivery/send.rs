@@ -180,6 +180,7 @@ fn classify(e: &reqwest::Error) -> (&'static str, String) {
         chain.push_str(&s.to_string());
         source = s.source();
     }
+    // hyper and rustls hand errors up as text inside io::Error; the words tell the layer.
     let lower = chain.to_lowercase();
     let class = if e.is_timeout() {
         "timeout"
@@ -188,7 +189,17 @@ fn classify(e: &reqwest::Error) -> (&'static str, String) {
         || lower.contains("name or service not known")
     {
         "dns"
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    } else if [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "peer sent",
+        "alert",
+        "unknown issuer",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
     {
         "tls"
     } else if e.is_connect() {

@@ -639,3 +639,48 @@ async fn the_per_endpoint_concurrency_cap_keeps_one_delivery_in_flight_at_a_time
         );
     }
 }
+
+#[tokio::test]
+async fn the_attempt_log_classifies_dns_tls_and_connection_failures() {
+    let s = setup_with(|_| {}).await;
+    let rx = Receiver::start().await;
+    let port = rx
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // A closed port, a name that cannot resolve, and TLS spoken to a plain HTTP server.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cases = [
+        (format!("http://127.0.0.1:{closed}/"), "connect"),
+        ("https://no-such-host.invalid/".to_owned(), "dns"),
+        (format!("https://127.0.0.1:{port}/"), "tls"),
+    ];
+    for (url, class) in cases {
+        let ep = s.endpoint(&url, json!({})).await;
+        let res: Value = s
+            .app
+            .post_as(
+                &format!(
+                    "/api/v1/tenants/acme/endpoints/{}/test",
+                    ep["id"].as_str().unwrap()
+                ),
+                &s.admin,
+                json!({}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(res["success"], false, "{url}");
+        assert_eq!(res["error_class"], class, "{url}: {res}");
+    }
+}
