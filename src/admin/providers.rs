@@ -344,8 +344,15 @@ async fn apply(
                 client_id: Set(None),
                 secret_ciphertext: Set(None),
                 secret_hint: Set(None),
-                token_url: Set(None),
-                api_base_url: Set(None),
+                // Production defaults from the providers' documentation; the change may override.
+                token_url: Set(match provider {
+                    Provider::Vectorcare => Some(VECTORCARE_TOKEN_URL.to_owned()),
+                    Provider::Vital => None,
+                }),
+                api_base_url: Set(match provider {
+                    Provider::Vectorcare => Some(VECTORCARE_API_BASE_URL.to_owned()),
+                    Provider::Vital => vital_region_url("us").map(str::to_owned),
+                }),
                 ip_allowlist: Set(serde_json::json!([])),
                 created_at: Set(now),
                 updated_at: Set(now),
@@ -461,22 +468,19 @@ async fn put_vectorcare(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let existing =
-        provider_connection::find_for_tenant(&state.db, scope.id(), Provider::Vectorcare).await?;
-    let is_new = existing.is_none();
     let change = ConnectionChange {
         keys,
         client_id: input.client_id.map(|c| Some(c.trim().to_owned())),
         secret: input.client_secret,
         secret_aad: "vectorcare_client_secret",
-        token_url: token_url
-            .flatten()
-            .map(Some)
-            .or_else(|| is_new.then(|| Some(VECTORCARE_TOKEN_URL.to_owned()))),
-        api_base_url: api_base_url
-            .flatten()
-            .map(|u| if u.ends_with('/') { u } else { format!("{u}/") })
-            .or_else(|| is_new.then(|| VECTORCARE_API_BASE_URL.to_owned())),
+        token_url: token_url.flatten().map(Some),
+        api_base_url: api_base_url.flatten().map(|u| {
+            if u.ends_with('/') {
+                u
+            } else {
+                format!("{u}/")
+            }
+        }),
         ip_allowlist,
     };
     apply(&state, &scope, Provider::Vectorcare, change).await
@@ -535,19 +539,13 @@ async fn put_vital(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let existing =
-        provider_connection::find_for_tenant(&state.db, scope.id(), Provider::Vital).await?;
     let change = ConnectionChange {
         keys,
         client_id: None,
         secret: input.api_key,
         secret_aad: "vital_api_key",
         token_url: None,
-        api_base_url: api_base_url.or_else(|| {
-            existing
-                .is_none()
-                .then(|| vital_region_url("us").unwrap_or_default().to_owned())
-        }),
+        api_base_url,
         ip_allowlist,
     };
     apply(&state, &scope, Provider::Vital, change).await

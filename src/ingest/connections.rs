@@ -103,7 +103,7 @@ async fn load(
             (Some(pem), _) => RsaPublicKey::from_public_key_pem(pem).ok().and_then(|key| {
                 use rsa::pkcs1::EncodeRsaPublicKey;
                 let pkcs1_der = key.to_pkcs1_der().ok()?.as_bytes().to_vec();
-                Some(KeyMaterial::RsaPublic { key, pkcs1_der })
+                Some(KeyMaterial::RsaPublicPkcs1(pkcs1_der))
             }),
             (None, Some(sealed)) => cipher
                 .open(sealed, &format!("provider_key:{}", k.id))

@@ -93,7 +93,7 @@ impl WebhookProvider for VectorCare {
             Rejection::InvalidSignature("X-VectorCare-Signature is not base64".into())
         })?;
         for key in keys {
-            if let KeyMaterial::RsaPublic { pkcs1_der, .. } = &key.material {
+            if let KeyMaterial::RsaPublicPkcs1(pkcs1_der) = &key.material {
                 let public = ring::signature::UnparsedPublicKey::new(
                     &ring::signature::RSA_PKCS1_2048_8192_SHA256,
                     pkcs1_der,
