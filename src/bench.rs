@@ -354,6 +354,8 @@ async fn run_on(
     }
 
     let prepared = prepare(opts, &gw.base)?;
+    // Marks the start of the timed phase for anyone profiling the run (`perf record -a`).
+    eprintln!("bench: {} webhooks signed; sending", prepared.len());
     let slots = Arc::new(Semaphore::new(opts.concurrency));
     let acks: Arc<Mutex<Vec<(String, Instant, Duration)>>> =
         Arc::new(Mutex::new(Vec::with_capacity(opts.events)));

@@ -40,6 +40,15 @@ pub struct Claimed {
     pub event_id: EventId,
     pub endpoint_id: EndpointId,
     pub attempts: i32,
+    /// The body to send, loaded once per event for the whole claimed batch.
+    pub payload: Option<Arc<Payload>>,
+}
+
+/// What a delivery sends: the CloudEvent as bytes, shared by the deliveries of one event.
+#[derive(Debug)]
+pub struct Payload {
+    pub body: Vec<u8>,
+    pub received_at: DateTime<Utc>,
 }
 
 pub struct Dispatcher {
@@ -265,10 +274,41 @@ impl Dispatcher {
                     event_id,
                     endpoint_id,
                     attempts,
+                    payload: None,
                 });
             }
         }
+        self.load_payloads(&mut out).await?;
         Ok(out)
+    }
+
+    /// One query for the events of a claimed batch (fan-out shares them), not one per delivery.
+    /// Only what the payload needs: the raw body stays in the database.
+    async fn load_payloads(&self, claimed: &mut [Claimed]) -> Result<(), DbErr> {
+        let mut ids: Vec<EventId> = claimed.iter().map(|c| c.event_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let mut loaded: HashMap<String, Arc<Payload>> = HashMap::with_capacity(ids.len());
+        for chunk in crate::store::pow2_chunks(&ids, 256) {
+            let rows: Vec<(String, Value, bool, DateTime<Utc>)> = event::Entity::find()
+                .select_only()
+                .column(event::Column::Id)
+                .column(event::Column::Normalized)
+                .column(event::Column::Stale)
+                .column(event::Column::ReceivedAt)
+                .filter(event::Column::Id.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            for (id, normalized, stale, received_at) in rows {
+                let body = payload(normalized, stale);
+                loaded.insert(id, Arc::new(Payload { body, received_at }));
+            }
+        }
+        for c in claimed {
+            c.payload = loaded.get(c.event_id.as_str()).cloned();
+        }
+        Ok(())
     }
 
     fn endpoint_slot(&self, ep: &endpoint::Model) -> Arc<Semaphore> {
@@ -441,26 +481,16 @@ impl Dispatcher {
             self.defer(c, wait.max(Duration::from_millis(5))).await;
             return Ok(());
         }
-        // Only what the payload needs: the raw body stays in the database.
-        let row: Option<(Value, bool, DateTime<Utc>)> =
-            event::Entity::find_by_id(c.event_id.clone())
-                .select_only()
-                .column(event::Column::Normalized)
-                .column(event::Column::Stale)
-                .column(event::Column::ReceivedAt)
-                .into_tuple()
-                .one(&self.db)
-                .await?;
-        let Some((normalized, stale, received_at)) = row else {
+        let Some(p) = &c.payload else {
             return Ok(());
         };
-        let body = payload(normalized, stale);
+        let received_at = p.received_at;
         let outcome = self
             .sender
             .send(&Message {
                 url: ep.url.as_str(),
                 webhook_id: c.id.as_str(),
-                body: &body,
+                body: &p.body,
                 keys: &snap.keys,
                 extra_headers: &snap.headers,
             })
@@ -658,38 +688,60 @@ async fn write_outcomes(
     worker: &str,
     plans: &[&Plan],
 ) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
     let txn = crate::store::begin_write(db).await?;
-    delivery_attempt::Entity::insert_many(plans.iter().map(|p| p.attempt.clone()))
-        .exec_without_returning(&txn)
-        .await?;
-    for p in plans {
-        let mut update = delivery::Entity::update_many()
-            .col_expr(delivery::Column::Status, Expr::value(p.status))
-            .col_expr(delivery::Column::Attempts, Expr::value(p.attempts))
-            .col_expr(delivery::Column::NextAttemptAt, Expr::value(p.next_at))
-            .col_expr(
-                delivery::Column::LeasedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                delivery::Column::LeasedBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(delivery::Column::LastStatusCode, Expr::value(p.status_code))
-            .col_expr(delivery::Column::LastError, Expr::value(p.error.clone()))
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(p.now));
-        if p.status != delivery::STATUS_PENDING {
-            update = update.col_expr(delivery::Column::CompletedAt, Expr::value(Some(p.now)));
-        }
-        let fenced = update
-            .filter(delivery::Column::Id.eq(p.delivery.clone()))
-            .filter(delivery::Column::LeasedBy.eq(worker))
-            .exec(&txn)
+    for chunk in crate::store::pow2_chunks(plans, OUTCOME_CHUNK) {
+        delivery_attempt::Entity::insert_many(chunk.iter().map(|p| p.attempt.clone()))
+            .exec_without_returning(&txn)
             .await?;
-        if fenced.rows_affected == 0 {
-            // The lease expired and another worker owns the delivery now; keep the attempt log.
-            tracing::warn!(delivery = %p.delivery, "lease lost before the outcome was recorded");
+        // One statement per chunk: `UPDATE … FROM (VALUES …)` reads the same on both backends.
+        // Fenced by the lease: a delivery another worker took over is left alone.
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 8 + 1);
+        let mut rows = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            let at = values.len();
+            values.extend([
+                p.delivery.to_string().into(),
+                p.status.into(),
+                p.attempts.into(),
+                p.next_at.into(),
+                p.status_code.into(),
+                p.error.clone().into(),
+                p.now.into(),
+                (p.status != delivery::STATUS_PENDING)
+                    .then_some(p.now)
+                    .into(),
+            ]);
+            let marks: Vec<String> = (at + 1..=at + 8).map(|i| placeholder(backend, i)).collect();
+            rows.push(format!("({})", marks.join(", ")));
         }
+        values.push(worker.into());
+        let sql = format!(
+            "UPDATE deliveries SET status = v.column2, attempts = v.column3, \
+             next_attempt_at = v.column4, leased_until = NULL, leased_by = NULL, \
+             last_status_code = v.column5, last_error = v.column6, updated_at = v.column7, \
+             completed_at = COALESCE(v.column8, deliveries.completed_at) \
+             FROM (VALUES {}) AS v \
+             WHERE deliveries.id = v.column1 AND deliveries.leased_by = {} \
+             RETURNING deliveries.id",
+            rows.join(", "),
+            placeholder(backend, values.len()),
+        );
+        let updated = txn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        if updated.len() < chunk.len() {
+            let kept: std::collections::HashSet<String> = updated
+                .iter()
+                .filter_map(|r| r.try_get::<String>("", "id").ok())
+                .collect();
+            for p in chunk.iter().filter(|p| !kept.contains(p.delivery.as_str())) {
+                // The lease expired and another worker owns the delivery now; keep the attempt log.
+                tracing::warn!(delivery = %p.delivery, "lease lost before the outcome was recorded");
+            }
+        }
+    }
+    for p in plans {
         match &p.endpoint_change {
             None => {}
             Some(EndpointChange::Healthy) => {
@@ -711,19 +763,30 @@ async fn write_outcomes(
                     .exec(&txn)
                     .await?;
                 let Some(r) = disable else { continue };
-                let upd = endpoint::Entity::update_many()
+                endpoint::Entity::update_many()
                     .col_expr(endpoint::Column::Enabled, Expr::value(false))
                     .col_expr(
                         endpoint::Column::DisabledReason,
                         Expr::value(Some(r.clone())),
-                    );
-                upd.filter(endpoint::Column::Id.eq(p.endpoint.clone()))
+                    )
+                    .filter(endpoint::Column::Id.eq(p.endpoint.clone()))
                     .exec(&txn)
                     .await?;
             }
         }
     }
     txn.commit().await
+}
+
+/// Outcomes per statement: 8 parameters each, well under both backends' limits.
+const OUTCOME_CHUNK: usize = 64;
+
+/// The `n`th (1-based) bound parameter in the backend's spelling.
+fn placeholder(backend: DatabaseBackend, n: usize) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
 }
 
 /// The body sent: the stored CloudEvent, with the `stale` extension when it applies.

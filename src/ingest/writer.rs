@@ -3,13 +3,13 @@
 //! normalized form, and one delivery row per matching endpoint (the outbox) in the same
 //! transaction; the HTTP answer goes out only after the commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -139,9 +139,9 @@ async fn run(
 }
 
 async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec<Outcome>, DbErr> {
+    let backend = db.get_database_backend();
     let txn = crate::store::begin_write(db).await?;
     let mut endpoints: HashMap<TenantId, Vec<endpoint::Model>> = HashMap::new();
-    let mut outcomes = Vec::with_capacity(records.len());
     for record in records {
         if !endpoints.contains_key(&record.tenant_id) {
             let list = endpoint::Entity::find()
@@ -151,15 +151,81 @@ async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec
                 .await?;
             endpoints.insert(record.tenant_id.clone(), list);
         }
+    }
+
+    // Multi-row statements: a batch costs a handful of statements, not a few per event.
+    let inserted = insert_events(&txn, backend, records).await?;
+    let stale = advance_heads(&txn, backend, records, &inserted).await?;
+
+    let now = Utc::now();
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut rows: Vec<[Expr; 15]> = Vec::new();
+    for r in records {
+        if !inserted.contains(r.id.as_str()) {
+            outcomes.push(duplicate_of(&txn, r).await?);
+            continue;
+        }
+        let n = &r.normalized;
+        let is_stale = stale.contains(r.id.as_str());
         let targets = endpoints
-            .get(&record.tenant_id)
+            .get(&r.tenant_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        outcomes.push(write_one(&txn, record, targets).await?);
+        let before = rows.len();
+        for e in targets.iter().filter(|e| {
+            (!is_stale || e.include_stale) && filter_matches(&e.event_types, n.event_type)
+        }) {
+            rows.push([
+                Expr::value(DeliveryId::generate().to_string()),
+                Expr::value(r.tenant_id.to_string()),
+                Expr::value(r.id.to_string()),
+                Expr::value(EndpointId::to_string(&e.id)),
+                Expr::value(n.subject.clone()),
+                Expr::value(delivery::STATUS_PENDING),
+                Expr::value(0i32),
+                Expr::value(now),
+                Expr::value(Option::<DateTime<Utc>>::None),
+                Expr::value(Option::<String>::None),
+                Expr::value(now),
+                Expr::value(now),
+                Expr::value(Option::<i32>::None),
+                Expr::value(Option::<String>::None),
+                Expr::value(Option::<DateTime<Utc>>::None),
+            ]);
+        }
+        outcomes.push(Outcome {
+            event_id: r.id.clone(),
+            duplicate: false,
+            stale: is_stale,
+            deliveries: rows.len() - before,
+        });
     }
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
-        && outcomes.iter().any(|o| o.deliveries > 0)
-    {
+    for chunk in crate::store::pow2_chunks(&rows, CHUNK) {
+        let mut insert = Query::insert();
+        insert.into_table(delivery::Entity).columns([
+            delivery::Column::Id,
+            delivery::Column::TenantId,
+            delivery::Column::EventId,
+            delivery::Column::EndpointId,
+            delivery::Column::Subject,
+            delivery::Column::Status,
+            delivery::Column::Attempts,
+            delivery::Column::NextAttemptAt,
+            delivery::Column::LeasedUntil,
+            delivery::Column::LeasedBy,
+            delivery::Column::CreatedAt,
+            delivery::Column::UpdatedAt,
+            delivery::Column::LastStatusCode,
+            delivery::Column::LastError,
+            delivery::Column::CompletedAt,
+        ]);
+        for row in chunk {
+            insert.values(row.iter().cloned()).map_err(query_error)?;
+        }
+        txn.execute_raw(backend.build(&insert)).await?;
+    }
+
+    if backend == sea_orm::DatabaseBackend::Postgres && outcomes.iter().any(|o| o.deliveries > 0) {
         // Delivered on commit to every replica's LISTEN, so another process's workers start at once.
         txn.execute_unprepared(&format!("NOTIFY {}", crate::delivery::NOTIFY_CHANNEL))
             .await?;
@@ -167,6 +233,248 @@ async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec
     txn.commit().await?;
     Ok(outcomes)
 }
+
+/// Rows per multi-row statement: well under both backends' limits on bound parameters.
+const CHUNK: usize = 64;
+
+fn query_error(e: sea_orm::sea_query::error::Error) -> DbErr {
+    DbErr::Custom(format!("building a statement: {e}"))
+}
+
+/// Inserts the batch's events; a conflict on the provider's event id (a retry, also within
+/// the batch) inserts nothing. Returns the ids actually inserted.
+async fn insert_events(
+    txn: &impl ConnectionTrait,
+    backend: sea_orm::DatabaseBackend,
+    records: &[&Record],
+) -> Result<HashSet<String>, DbErr> {
+    let mut inserted = HashSet::with_capacity(records.len());
+    for chunk in crate::store::pow2_chunks(records, CHUNK) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(event::Entity)
+            .columns([
+                event::Column::Id,
+                event::Column::TenantId,
+                event::Column::Provider,
+                event::Column::ProviderEventId,
+                event::Column::EventType,
+                event::Column::Subject,
+                event::Column::Status,
+                event::Column::OrderKey,
+                event::Column::Stale,
+                event::Column::OccurredAt,
+                event::Column::ReceivedAt,
+                event::Column::Normalized,
+                event::Column::RawBody,
+                event::Column::RawHeaders,
+                event::Column::Verification,
+            ])
+            .on_conflict(
+                OnConflict::columns([
+                    event::Column::TenantId,
+                    event::Column::Provider,
+                    event::Column::ProviderEventId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .returning_col(event::Column::Id);
+        for r in chunk {
+            let n = &r.normalized;
+            insert
+                .values([
+                    Expr::value(r.id.to_string()),
+                    Expr::value(r.tenant_id.to_string()),
+                    Expr::value(r.provider.as_str()),
+                    Expr::value(n.provider_event_id.clone()),
+                    Expr::value(n.event_type),
+                    Expr::value(n.subject.clone()),
+                    Expr::value(n.data.status.as_str()),
+                    Expr::value(n.order_key.clone()),
+                    Expr::value(false),
+                    Expr::value(n.occurred_at),
+                    Expr::value(r.received_at),
+                    Expr::value(r.cloud_event.clone()),
+                    Expr::value(r.raw_body.clone()),
+                    Expr::value(r.raw_headers.clone()),
+                    Expr::value(r.verification.clone()),
+                ])
+                .map_err(query_error)?;
+        }
+        for row in txn.query_all_raw(backend.build(&insert)).await? {
+            inserted.insert(row.try_get::<String>("", "id")?);
+        }
+    }
+    Ok(inserted)
+}
+
+/// A retried webhook: answered with the event stored the first time.
+async fn duplicate_of(txn: &impl ConnectionTrait, r: &Record) -> Result<Outcome, DbErr> {
+    let existing: Option<(EventId, bool)> = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .column(event::Column::Stale)
+        .filter(event::Column::TenantId.eq(r.tenant_id.clone()))
+        .filter(event::Column::Provider.eq(r.provider.as_str()))
+        .filter(event::Column::ProviderEventId.eq(r.normalized.provider_event_id.clone()))
+        .into_tuple()
+        .one(txn)
+        .await?;
+    let (event_id, stale) =
+        existing.ok_or_else(|| DbErr::RecordNotFound("duplicate event".into()))?;
+    Ok(Outcome {
+        event_id,
+        duplicate: true,
+        stale,
+        deliveries: 0,
+    })
+}
+
+type HeadKey = (String, &'static str, String);
+
+/// Moves each subject's head (the newest order key seen) forward and returns the ids of the
+/// inserted events that are older than their subject's head: those are stale. Events are
+/// judged in batch order, exactly as if they had been written one by one.
+///
+/// Every head of the batch is first made to exist (an empty order key sorts before any real
+/// one) and then read, locked on PostgreSQL in key order, so concurrent writers (other
+/// writers of this process, other replicas) serialize per subject and judge from the same head.
+async fn advance_heads(
+    txn: &impl ConnectionTrait,
+    backend: sea_orm::DatabaseBackend,
+    records: &[&Record],
+    inserted: &HashSet<String>,
+) -> Result<HashSet<String>, DbErr> {
+    let keyed: Vec<(&Record, HeadKey)> = records
+        .iter()
+        .filter(|r| inserted.contains(r.id.as_str()))
+        .filter_map(|r| {
+            let key = r.normalized.staleness_key.as_ref()?;
+            Some((
+                *r,
+                (r.tenant_id.to_string(), r.provider.as_str(), key.clone()),
+            ))
+        })
+        .collect();
+    let mut stale = HashSet::new();
+    if keyed.is_empty() {
+        return Ok(stale);
+    }
+    let keys: Vec<&HeadKey> = keyed
+        .iter()
+        .map(|(_, k)| k)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut heads: HashMap<HeadKey, (String, String)> = HashMap::with_capacity(keys.len());
+    for chunk in crate::store::pow2_chunks(&keys, CHUNK) {
+        let mut ensure = Query::insert();
+        ensure
+            .into_table(subject_head::Entity)
+            .columns(HEAD_COLUMNS)
+            .on_conflict(OnConflict::columns(HEAD_KEY).do_nothing().to_owned());
+        for (tenant, provider, subject) in chunk {
+            ensure
+                .values([
+                    Expr::value(tenant.clone()),
+                    Expr::value(*provider),
+                    Expr::value(subject.clone()),
+                    Expr::value(""),
+                    Expr::value(""),
+                ])
+                .map_err(query_error)?;
+        }
+        txn.execute_raw(backend.build(&ensure)).await?;
+
+        let mut any = Condition::any();
+        for (tenant, provider, subject) in chunk {
+            any = any.add(
+                Condition::all()
+                    .add(subject_head::Column::TenantId.eq(tenant.clone()))
+                    .add(subject_head::Column::Provider.eq(*provider))
+                    .add(subject_head::Column::Subject.eq(subject.clone())),
+            );
+        }
+        let mut select = subject_head::Entity::find()
+            .filter(any)
+            .order_by_asc(subject_head::Column::TenantId)
+            .order_by_asc(subject_head::Column::Provider)
+            .order_by_asc(subject_head::Column::Subject);
+        if backend == sea_orm::DatabaseBackend::Postgres {
+            select = select.lock_exclusive();
+        }
+        for h in select.all(txn).await? {
+            let key = (h.tenant_id.clone(), h.provider.clone(), h.subject.clone());
+            if let Some(k) = chunk
+                .iter()
+                .find(|k| k.0 == key.0 && k.1 == key.1 && k.2 == key.2)
+            {
+                heads.insert((*k).clone(), (h.order_key, h.event_id));
+            }
+        }
+    }
+
+    let mut moved: HashMap<&HeadKey, (&str, &str)> = HashMap::new();
+    for (r, key) in &keyed {
+        let head = heads.entry(key.clone()).or_default();
+        if r.normalized.order_key.as_str() < head.0.as_str() {
+            stale.insert(r.id.to_string());
+        } else {
+            head.0 = r.normalized.order_key.clone();
+            head.1 = r.id.to_string();
+            moved.insert(key, (r.normalized.order_key.as_str(), r.id.as_str()));
+        }
+    }
+    let moved: Vec<_> = moved.into_iter().collect();
+    for chunk in crate::store::pow2_chunks(&moved, CHUNK) {
+        let mut upsert = Query::insert();
+        upsert
+            .into_table(subject_head::Entity)
+            .columns(HEAD_COLUMNS)
+            .on_conflict(
+                OnConflict::columns(HEAD_KEY)
+                    .update_columns([
+                        subject_head::Column::OrderKey,
+                        subject_head::Column::EventId,
+                    ])
+                    .to_owned(),
+            );
+        for ((tenant, provider, subject), (order_key, event_id)) in chunk {
+            upsert
+                .values([
+                    Expr::value(tenant.clone()),
+                    Expr::value(*provider),
+                    Expr::value(subject.clone()),
+                    Expr::value(order_key.to_string()),
+                    Expr::value(event_id.to_string()),
+                ])
+                .map_err(query_error)?;
+        }
+        txn.execute_raw(backend.build(&upsert)).await?;
+    }
+    if !stale.is_empty() {
+        event::Entity::update_many()
+            .col_expr(event::Column::Stale, Expr::value(true))
+            .filter(event::Column::Id.is_in(stale.iter().cloned()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(stale)
+}
+
+const HEAD_COLUMNS: [subject_head::Column; 5] = [
+    subject_head::Column::TenantId,
+    subject_head::Column::Provider,
+    subject_head::Column::Subject,
+    subject_head::Column::OrderKey,
+    subject_head::Column::EventId,
+];
+const HEAD_KEY: [subject_head::Column; 3] = [
+    subject_head::Column::TenantId,
+    subject_head::Column::Provider,
+    subject_head::Column::Subject,
+];
 
 /// An endpoint's filters: exact types, or prefixes ending in `*`; none means every type.
 pub fn filter_matches(filters: &Value, event_type: &str) -> bool {
@@ -179,138 +487,6 @@ pub fn filter_matches(filters: &Value, event_type: &str) -> bool {
             Some(prefix) => event_type.starts_with(prefix),
             None => f == event_type,
         })
-}
-
-async fn write_one(
-    txn: &impl ConnectionTrait,
-    r: &Record,
-    endpoints: &[endpoint::Model],
-) -> Result<Outcome, DbErr> {
-    let n = &r.normalized;
-    let row = event::ActiveModel {
-        id: Set(r.id.clone()),
-        tenant_id: Set(r.tenant_id.clone()),
-        provider: Set(r.provider.as_str().to_owned()),
-        provider_event_id: Set(n.provider_event_id.clone()),
-        event_type: Set(n.event_type.to_owned()),
-        subject: Set(n.subject.clone()),
-        status: Set(n.data.status.as_str().to_owned()),
-        order_key: Set(n.order_key.clone()),
-        stale: Set(false),
-        occurred_at: Set(n.occurred_at),
-        received_at: Set(r.received_at),
-        normalized: Set(r.cloud_event.clone()),
-        raw_body: Set(r.raw_body.clone()),
-        raw_headers: Set(r.raw_headers.clone()),
-        verification: Set(r.verification.clone()),
-    };
-    let inserted = event::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([
-                event::Column::TenantId,
-                event::Column::Provider,
-                event::Column::ProviderEventId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    if inserted == 0 {
-        let existing: Option<(EventId, bool)> = event::Entity::find()
-            .select_only()
-            .column(event::Column::Id)
-            .column(event::Column::Stale)
-            .filter(event::Column::TenantId.eq(r.tenant_id.clone()))
-            .filter(event::Column::Provider.eq(r.provider.as_str()))
-            .filter(event::Column::ProviderEventId.eq(n.provider_event_id.clone()))
-            .into_tuple()
-            .one(txn)
-            .await?;
-        let (event_id, stale) =
-            existing.ok_or_else(|| DbErr::RecordNotFound("duplicate event".into()))?;
-        return Ok(Outcome {
-            event_id,
-            duplicate: true,
-            stale,
-            deliveries: 0,
-        });
-    }
-
-    let mut stale = false;
-    if let Some(key) = &n.staleness_key {
-        let head = subject_head::ActiveModel {
-            tenant_id: Set(r.tenant_id.to_string()),
-            provider: Set(r.provider.as_str().to_owned()),
-            subject: Set(key.clone()),
-            order_key: Set(n.order_key.clone()),
-            event_id: Set(r.id.to_string()),
-        };
-        // Moves the head forward only; when it does not move, this event is older than one seen.
-        let moved = subject_head::Entity::insert(head)
-            .on_conflict(
-                OnConflict::columns([
-                    subject_head::Column::TenantId,
-                    subject_head::Column::Provider,
-                    subject_head::Column::Subject,
-                ])
-                .update_columns([
-                    subject_head::Column::OrderKey,
-                    subject_head::Column::EventId,
-                ])
-                .action_and_where(
-                    Expr::col((subject_head::Entity, subject_head::Column::OrderKey)).lte(
-                        Expr::col((Alias::new("excluded"), subject_head::Column::OrderKey)),
-                    ),
-                )
-                .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-        if moved == 0 {
-            stale = true;
-            event::Entity::update_many()
-                .col_expr(event::Column::Stale, Expr::value(true))
-                .filter(event::Column::Id.eq(r.id.clone()))
-                .exec(txn)
-                .await?;
-        }
-    }
-
-    let now = Utc::now();
-    let rows: Vec<delivery::ActiveModel> = endpoints
-        .iter()
-        .filter(|e| (!stale || e.include_stale) && filter_matches(&e.event_types, n.event_type))
-        .map(|e| delivery::ActiveModel {
-            id: Set(DeliveryId::generate()),
-            tenant_id: Set(r.tenant_id.clone()),
-            event_id: Set(r.id.clone()),
-            endpoint_id: Set::<EndpointId>(e.id.clone()),
-            subject: Set(n.subject.clone()),
-            status: Set(delivery::STATUS_PENDING.to_owned()),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            leased_until: Set(None),
-            leased_by: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            last_status_code: Set(None),
-            last_error: Set(None),
-            completed_at: Set(None),
-        })
-        .collect();
-    let deliveries = rows.len();
-    if !rows.is_empty() {
-        delivery::Entity::insert_many(rows)
-            .exec_without_returning(txn)
-            .await?;
-    }
-    Ok(Outcome {
-        event_id: r.id.clone(),
-        duplicate: false,
-        stale,
-        deliveries,
-    })
 }
 
 #[cfg(test)]

@@ -161,3 +161,34 @@ mod tests {
         assert!(sqlite_file("sqlite::memory:").is_none());
     }
 }
+
+/// Splits `items` into pieces whose lengths are powers of two (at most `max`), largest first.
+/// Multi-row statements are prepared and cached per connection by their text; with these
+/// sizes a statement has a handful of shapes, not one per batch size, and the cache stays small.
+pub fn pow2_chunks<T>(mut items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let mut size = 1;
+        while size * 2 <= items.len() && size * 2 <= max {
+            size *= 2;
+        }
+        let (head, tail) = items.split_at(size);
+        items = tail;
+        Some(head)
+    })
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    #[test]
+    fn chunks_are_powers_of_two_and_cover_everything_in_order() {
+        let items: Vec<u32> = (0..203).collect();
+        let sizes: Vec<usize> = super::pow2_chunks(&items, 128).map(<[u32]>::len).collect();
+        assert_eq!(sizes, vec![128, 64, 8, 2, 1]);
+        let joined: Vec<u32> = super::pow2_chunks(&items, 128).flatten().copied().collect();
+        assert_eq!(joined, items);
+        assert_eq!(super::pow2_chunks(&items[..0], 128).count(), 0);
+    }
+}

@@ -366,6 +366,85 @@ async fn an_older_event_for_the_same_request_is_stored_stale_and_not_fanned_out(
 }
 
 #[tokio::test]
+async fn concurrent_events_of_one_request_are_judged_stale_in_the_order_they_were_stored() {
+    let w = world().await;
+    let all = w
+        .app
+        .post_as(
+            "/api/v1/tenants/acme/endpoints",
+            &w.admin,
+            json!({"url": "https://audit.example.com/", "include_stale": true}),
+        )
+        .await;
+    assert_eq!(all.status().as_u16(), 201);
+    // Sent at once, so the gateway writes them in shared batches; their order keys are shuffled.
+    let ids: Vec<String> = [
+        7, 3, 15, 1, 12, 9, 4, 18, 2, 11, 6, 16, 10, 5, 17, 8, 14, 13,
+    ]
+    .iter()
+    .map(|i| format!("01JM0000000000000000000B{i:02}"))
+    .collect();
+    let answers: Vec<Value> = futures_util::future::join_all(ids.iter().map(|id| {
+        let body = vectorcare_event(id, "VC-BURST", "ASSIGNED", "REQUEST_DATA_UPDATED");
+        let app = &w.app;
+        async move {
+            app.post_vectorcare("/webhooks/vectorcare/acme", &body, VECTORCARE_PRIVATE_PEM)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let max = ids.iter().max().unwrap();
+    for (id, a) in ids.iter().zip(&answers) {
+        let deliveries = w.app.delivery_count(a["event_id"].as_str().unwrap()).await;
+        if a["stale"] == true {
+            assert!(id < max, "{id} is the newest yet stale");
+            assert_eq!(
+                deliveries, 1,
+                "a stale event reaches only the include_stale endpoint"
+            );
+        } else {
+            assert_eq!(deliveries, 2, "{id}: a fresh event reaches both endpoints");
+        }
+    }
+    let newest = &answers[ids.iter().position(|i| i == max).unwrap()];
+    assert_eq!(newest["stale"], false);
+
+    // The head ends at the newest key, whatever order the batch had: just below it is stale,
+    // above it is not.
+    let below = vectorcare_event(
+        "01JM0000000000000000000B17X",
+        "VC-BURST",
+        "ASSIGNED",
+        "REQUEST_DATA_UPDATED",
+    );
+    let b: Value = w
+        .app
+        .post_vectorcare("/webhooks/vectorcare/acme", &below, VECTORCARE_PRIVATE_PEM)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["stale"], true, "{b}");
+    let above = vectorcare_event(
+        "01JM0000000000000000000B19",
+        "VC-BURST",
+        "ASSIGNED",
+        "REQUEST_DATA_UPDATED",
+    );
+    let a: Value = w
+        .app
+        .post_vectorcare("/webhooks/vectorcare/acme", &above, VECTORCARE_PRIVATE_PEM)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["stale"], false, "{a}");
+}
+
+#[tokio::test]
 async fn events_are_listed_with_filters_and_pages() {
     let w = world().await;
     for (i, (status, action)) in [
