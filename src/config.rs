@@ -51,6 +51,7 @@ pub struct RawSettings {
     pub trusted_proxy_header: Option<String>,
     pub connection_cache_ttl: String,
     pub ingest_batch_max: usize,
+    pub provider_timeout: String,
     pub delivery_enabled: bool,
     pub delivery_concurrency: usize,
     pub delivery_endpoint_concurrency: u32,
@@ -96,6 +97,7 @@ impl Default for RawSettings {
             trusted_proxy_header: None,
             connection_cache_ttl: "5s".into(),
             ingest_batch_max: 512,
+            provider_timeout: "15s".into(),
             delivery_enabled: true,
             delivery_concurrency: 64,
             delivery_endpoint_concurrency: 10,
@@ -208,6 +210,8 @@ pub struct Settings {
     pub trusted_proxy_header: Option<actix_web::http::header::HeaderName>,
     pub connection_cache_ttl: Duration,
     pub ingest_batch_max: usize,
+    /// How long a call to a provider (token or API) may take.
+    pub provider_timeout: Duration,
     pub delivery: DeliverySettings,
 }
 
@@ -441,6 +445,7 @@ impl Settings {
                 0 => return Err(invalid("ingest_batch_max", "must be at least 1")),
                 n => n,
             },
+            provider_timeout: parse_duration("provider_timeout", &raw.provider_timeout)?,
             delivery: DeliverySettings {
                 enabled: raw.delivery_enabled,
                 concurrency: match raw.delivery_concurrency {

@@ -76,6 +76,33 @@ pub enum ApiError {
     InvalidPayload(String),
     #[error("the service is not ready: {0}")]
     NotReady(String),
+    /// The tenant's provider connection lacks what this call needs (credentials, API key).
+    #[error("{0}")]
+    ConnectionIncomplete(String),
+    /// The provider refused the connection's credentials (`invalid_client`): fix the connection.
+    #[error("{0}")]
+    ProviderCredentialsRejected(String),
+    /// The provider answered 400: it found the request invalid.
+    #[error("{0}")]
+    ProviderBadRequest(String),
+    /// The provider answered 403: the request is no longer available to this tenant.
+    #[error("{0}")]
+    ProviderForbidden(String),
+    /// The provider answered 404.
+    #[error("{0}")]
+    ProviderNotFound(String),
+    /// The provider answered 429: back off, for `Retry-After` seconds when it said so.
+    #[error("{message}")]
+    ProviderRateLimited {
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// The provider answered something else unexpected (5xx, an unreadable body).
+    #[error("{0}")]
+    ProviderFailed(String),
+    /// The provider could not be reached in time.
+    #[error("{0}")]
+    ProviderUnreachable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -107,6 +134,14 @@ impl ApiError {
             ApiError::TimestampOutOfTolerance(_) => "timestamp_out_of_tolerance",
             ApiError::InvalidPayload(_) => "invalid_payload",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::ConnectionIncomplete(_) => "connection_incomplete",
+            ApiError::ProviderCredentialsRejected(_) => "provider_credentials_rejected",
+            ApiError::ProviderBadRequest(_) => "provider_bad_request",
+            ApiError::ProviderForbidden(_) => "provider_forbidden",
+            ApiError::ProviderNotFound(_) => "provider_not_found",
+            ApiError::ProviderRateLimited { .. } => "provider_rate_limited",
+            ApiError::ProviderFailed(_) => "provider_failed",
+            ApiError::ProviderUnreachable(_) => "provider_unreachable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -136,6 +171,14 @@ impl ApiError {
             ApiError::TimestampOutOfTolerance(_) => "Timestamp out of tolerance",
             ApiError::InvalidPayload(_) => "Invalid payload",
             ApiError::NotReady(_) => "Not ready",
+            ApiError::ConnectionIncomplete(_) => "Provider connection incomplete",
+            ApiError::ProviderCredentialsRejected(_) => "Provider refused the credentials",
+            ApiError::ProviderBadRequest(_) => "Provider refused the request",
+            ApiError::ProviderForbidden(_) => "Not available at the provider",
+            ApiError::ProviderNotFound(_) => "Not found at the provider",
+            ApiError::ProviderRateLimited { .. } => "Provider rate limit",
+            ApiError::ProviderFailed(_) => "Provider error",
+            ApiError::ProviderUnreachable(_) => "Provider unreachable",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -256,6 +299,16 @@ impl ResponseError for ApiError {
             | ApiError::TimestampOutOfTolerance(_) => StatusCode::UNAUTHORIZED,
             ApiError::InvalidPayload(_) => StatusCode::BAD_REQUEST,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ConnectionIncomplete(_) | ApiError::ProviderForbidden(_) => {
+                StatusCode::CONFLICT
+            }
+            ApiError::ProviderCredentialsRejected(_) | ApiError::ProviderFailed(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            ApiError::ProviderBadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::ProviderNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::ProviderRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ProviderUnreachable(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -286,7 +339,11 @@ impl ResponseError for ApiError {
                     header::HeaderValue::from_static("Bearer realm=\"webhook-gateway\""),
                 );
             }
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::ProviderRateLimited {
+                retry_after_secs: Some(retry_after_secs),
+                ..
+            } => {
                 res.headers_mut().insert(
                     header::RETRY_AFTER,
                     header::HeaderValue::from(*retry_after_secs),

@@ -7,6 +7,7 @@
 //! - `store`: the database (SQLite or PostgreSQL) and its entities; `crypto`: the master key.
 //! - `health`: liveness and readiness; `tls`: HTTPS with certificate reload.
 
+pub mod actions;
 pub mod admin;
 pub mod auth;
 pub mod bench;

@@ -45,6 +45,8 @@ pub struct AppState {
     /// Wakes the delivery workers when new deliveries are committed.
     pub wake: Arc<Notify>,
     pub delivery: Arc<Dispatcher>,
+    /// Calls to the providers on tenants' behalf, with the OAuth2 token cache.
+    pub providers: Arc<crate::actions::client::ProviderClient>,
     /// Cancelled once when the process shuts down; background tasks watch it.
     pub shutdown: CancellationToken,
 }
@@ -57,7 +59,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
         utoipa_actix_web::scope("/api/v1")
             .wrap(from_fn(admin::audit_mutations))
-            .configure(admin::configure),
+            .configure(admin::configure)
+            .configure(crate::actions::configure),
     );
 }
 
@@ -148,6 +151,9 @@ impl AppState {
             )),
             connections: Arc::new(ConnectionCache::new(settings.connection_cache_ttl)),
             metrics,
+            providers: Arc::new(crate::actions::client::ProviderClient::new(
+                settings.provider_timeout,
+            )),
             settings: Arc::new(settings),
             master_key: Arc::new(master_key),
             shutdown: CancellationToken::new(),

@@ -7,6 +7,7 @@ mod m20261122_000001_gateway_instance;
 mod m20261122_000002_admin;
 mod m20261122_000003_events;
 mod m20261122_000004_delivery;
+mod m20261122_000005_provider_actions;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_admin::Migration),
             Box::new(m20261122_000003_events::Migration),
             Box::new(m20261122_000004_delivery::Migration),
+            Box::new(m20261122_000005_provider_actions::Migration),
         ]
     }
 }

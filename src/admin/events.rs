@@ -73,6 +73,8 @@ pub struct Timeline {
     pub subject: String,
     /// Every event of the subject in the provider's order (oldest first); stale ones included.
     pub events: Vec<EventSummary>,
+    /// Every call the gateway made to the provider about this subject, oldest first.
+    pub actions: Vec<crate::actions::ActionRecord>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -246,7 +248,7 @@ async fn get_event(
 /// A subject's timeline
 ///
 /// Every event of one service request or order (Vital appointment events carry their order's
-/// id), in the provider's order.
+/// id), in the provider's order, and the provider actions taken on it.
 #[utoipa::path(
     tag = "events",
     params(
@@ -275,8 +277,10 @@ async fn timeline(
         .into_model()
         .all(&state.db)
         .await?;
+    let actions = crate::actions::for_subject(&state.db, scope.id(), &subject).await?;
     Ok(HttpResponse::Ok().json(Timeline {
         subject,
         events: rows.into_iter().map(EventSummary::from).collect(),
+        actions,
     }))
 }

@@ -120,6 +120,10 @@ prefixed_id!(
     /// One attempt of a delivery.
     AttemptId, "att", "att_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
 );
+prefixed_id!(
+    /// One call made to a provider on a tenant's behalf.
+    ActionId, "act", "act_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
+);
 
 #[cfg(test)]
 mod tests {

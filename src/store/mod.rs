@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod endpoint_secret;
 pub mod event;
 pub mod instance;
+pub mod provider_action;
 pub mod provider_connection;
 pub mod provider_key;
 pub mod subject_head;

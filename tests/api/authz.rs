@@ -27,6 +27,9 @@ enum Policy {
     Tenant,
     /// About one tenant, but admins only (credentials, tenant lifecycle).
     TenantAdmin,
+    /// A provider action of one tenant (its own token or an admin). The fixture's connections have
+    /// no provider credentials, so a caller who gets past authorization is told exactly that.
+    TenantAction,
 }
 
 struct Route {
@@ -147,6 +150,58 @@ fn routes() -> Vec<Route> {
             Tenant,
         ),
         route(Method::GET, "/api/v1/tenants/{tenant}/events", None, Tenant),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/actions",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/accept",
+            Some(json!({})),
+            TenantAction,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/decline",
+            Some(json!({"response_notes": "no unit free"})),
+            TenantAction,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/state",
+            Some(
+                json!({"name": "en_route", "timestamp": Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()}),
+            ),
+            TenantAction,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/locations",
+            Some(
+                json!({"locations": [{"lat": 1.0, "lng": 2.0, "alt": 3.0, "timestamp": Utc::now().timestamp()}]}),
+            ),
+            TenantAction,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/best-time",
+            Some(json!({"proposed_agreed_dt": "2030-01-01T10:00:00Z"})),
+            TenantAction,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/change-request",
+            Some(json!({"agreed_dt": "2030-01-01T10:00:00Z", "change_reason": "Traffic"})),
+            TenantAction,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/vital/resend-events",
+            Some(json!({"order_ids": ["ord-1"]})),
+            TenantAction,
+        ),
         route(
             Method::GET,
             "/api/v1/tenants/{tenant}/events/{event}",
@@ -303,6 +358,7 @@ fn fill(path: &str, f: &Fixture) -> String {
         .replace("{event}", &f.event)
         .replace("{delivery}", &f.delivery)
         .replace("{subject}", "VC-AUTHZ")
+        .replace("{request}", "VC-AUTHZ")
 }
 
 async fn send(app: &TestApp, r: &Route, f: &Fixture, auth: Option<&str>) -> reqwest::Response {
@@ -399,7 +455,7 @@ async fn every_admin_route_answers_each_kind_of_caller_as_its_policy_says() {
         let expected = match r.policy {
             Policy::AnyRole => 200,
             Policy::Admin => 403,
-            Policy::Tenant | Policy::TenantAdmin => 404,
+            Policy::Tenant | Policy::TenantAdmin | Policy::TenantAction => 404,
         };
         assert_eq!(
             res.status().as_u16(),
@@ -419,12 +475,29 @@ async fn every_admin_route_answers_each_kind_of_caller_as_its_policy_says() {
             Policy::Admin | Policy::TenantAdmin => {
                 assert_eq!(status, 403, "{what}: own tenant token")
             }
+            Policy::TenantAction => {
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(
+                    (status, body["code"].as_str()),
+                    (409, Some("connection_incomplete")),
+                    "{what}: own tenant token"
+                )
+            }
         }
 
         n += 1;
         let f = fixture(&app, n).await;
         let res = send(&app, &r, &f, Some(&format!("Bearer {}", f.admin))).await;
         let status = res.status().as_u16();
+        if r.policy == Policy::TenantAction {
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (409, Some("connection_incomplete")),
+                "{what}: admin"
+            );
+            continue;
+        }
         assert!(
             (200..300).contains(&status),
             "{what}: admin got {status}: {}",

@@ -1,12 +1,14 @@
 //! One integration binary: every test talks to a real gateway over its public port, on SQLite by
 //! default and on PostgreSQL when TEST_DATABASE_URL is set.
 
+mod actions;
 mod audit;
 mod authz;
 mod delivery;
 mod durability;
 mod endpoints;
 mod errors;
+mod fake_providers;
 mod health;
 mod helpers;
 mod master_key;

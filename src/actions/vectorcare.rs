@@ -1,0 +1,345 @@
+//! VectorCare's Open API v2.0 calls, as a tenant asks for them: the inputs, and the local checks
+//! that run before anything is sent (a request VectorCare would refuse never leaves).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, FieldError};
+
+/// VectorCare's limit for notes and reasons.
+pub const MAX_TEXT: usize = 450;
+/// VectorCare's limit for one location update.
+pub const MAX_POINTS: usize = 200;
+/// State and location timestamps may be this old at most.
+pub const MAX_AGE: Duration = Duration::days(7);
+/// Clocks differ a little: a timestamp this far ahead of ours still counts as "now".
+pub const CLOCK_SKEW: Duration = Duration::seconds(60);
+
+pub const STATE_NAMES: [&str; 7] = [
+    "en_route",
+    "arrived",
+    "on_board",
+    "arrived_at_destination",
+    "completed",
+    "canceled",
+    "dry_run",
+];
+
+/// Accept or decline a broadcast.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseNotes {
+    /// Optional notes for the requester, at most 450 characters.
+    pub response_notes: Option<String>,
+}
+
+/// Report progress on an assigned request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateUpdate {
+    /// `en_route`, `arrived`, `on_board`, `arrived_at_destination`, `completed`, `canceled` or
+    /// `dry_run`.
+    #[schema(example = "en_route")]
+    pub name: String,
+    /// When it happened: RFC 3339 in UTC (`Z`), not in the future, at most 7 days ago.
+    #[schema(example = "2025-01-15T14:30:00Z")]
+    pub timestamp: String,
+}
+
+/// One position of the vehicle.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationPoint {
+    /// Latitude, -90 to 90 (required).
+    pub lat: Option<f64>,
+    /// Longitude, -180 to 180 (required).
+    pub lng: Option<f64>,
+    /// Altitude in meters (required).
+    pub alt: Option<f64>,
+    /// Speed, optional.
+    pub speed: Option<f64>,
+    /// Unix seconds (UTC), not in the future, at most 7 days ago (required).
+    pub timestamp: Option<i64>,
+}
+
+/// Positions of the vehicle serving a request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationUpdate {
+    /// 1 to 200 points.
+    pub locations: Vec<LocationPoint>,
+}
+
+/// Propose a pickup time.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeTime {
+    /// RFC 3339 in UTC (`Z`).
+    #[schema(example = "2025-01-16T09:00:00Z")]
+    pub proposed_agreed_dt: String,
+}
+
+/// Ask to change the agreed time.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequest {
+    /// The new time, RFC 3339 in UTC (`Z`).
+    #[schema(example = "2025-01-16T10:30:00Z")]
+    pub agreed_dt: String,
+    /// Why, at most 450 characters.
+    #[schema(example = "Traffic")]
+    pub change_reason: String,
+}
+
+fn invalid(errors: Vec<FieldError>) -> Result<Value, ApiError> {
+    Err(ApiError::Validation(errors))
+}
+
+fn check_text(field: &str, text: &str, required: bool, errors: &mut Vec<FieldError>) {
+    let n = text.chars().count();
+    if required && text.trim().is_empty() {
+        errors.push(FieldError::new(field, "is required"));
+    } else if n > MAX_TEXT {
+        errors.push(FieldError::new(
+            field,
+            format!("is {n} characters long; VectorCare accepts at most {MAX_TEXT}"),
+        ));
+    }
+}
+
+/// An RFC 3339 time that must be in UTC; answered in VectorCare's spelling (`…Z`, seconds).
+fn utc(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(text) {
+        Ok(t) if t.offset().local_minus_utc() == 0 => Some(t.with_timezone(&Utc)),
+        Ok(_) => {
+            errors.push(FieldError::new(
+                field,
+                "must be in UTC (end with `Z` or `+00:00`)",
+            ));
+            None
+        }
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                "must be an RFC 3339 time in UTC, e.g. 2025-01-15T14:30:00Z",
+            ));
+            None
+        }
+    }
+}
+
+fn recent(field: &str, t: DateTime<Utc>, now: DateTime<Utc>, errors: &mut Vec<FieldError>) {
+    if t > now + CLOCK_SKEW {
+        errors.push(FieldError::new(field, "is in the future"));
+    } else if t < now - MAX_AGE {
+        errors.push(FieldError::new(field, "is more than 7 days ago"));
+    }
+}
+
+fn spelled(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl ResponseNotes {
+    pub fn provider_body(&self) -> Result<Value, ApiError> {
+        let mut errors = Vec::new();
+        match &self.response_notes {
+            Some(n) => {
+                check_text("response_notes", n, false, &mut errors);
+                if !errors.is_empty() {
+                    return invalid(errors);
+                }
+                Ok(json!({"response_notes": n}))
+            }
+            None => Ok(json!({})),
+        }
+    }
+}
+
+impl StateUpdate {
+    pub fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError> {
+        let mut errors = Vec::new();
+        if !STATE_NAMES.contains(&self.name.as_str()) {
+            errors.push(FieldError::new(
+                "name",
+                format!("must be one of {}", STATE_NAMES.join(", ")),
+            ));
+        }
+        let t = utc("timestamp", &self.timestamp, &mut errors);
+        if let Some(t) = t {
+            recent("timestamp", t, now, &mut errors);
+        }
+        match t {
+            Some(t) if errors.is_empty() => Ok(json!({"name": self.name, "timestamp": spelled(t)})),
+            _ => invalid(errors),
+        }
+    }
+}
+
+impl LocationUpdate {
+    pub fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError> {
+        let mut errors = Vec::new();
+        if self.locations.is_empty() {
+            errors.push(FieldError::new("locations", "needs at least one point"));
+        } else if self.locations.len() > MAX_POINTS {
+            errors.push(FieldError::new(
+                "locations",
+                format!(
+                    "has {} points; VectorCare accepts at most {MAX_POINTS} per update",
+                    self.locations.len()
+                ),
+            ));
+        }
+        let mut points = Vec::with_capacity(self.locations.len());
+        for (i, p) in self.locations.iter().enumerate().take(MAX_POINTS) {
+            let at = |f: &str| format!("locations[{i}].{f}");
+            let mut present = true;
+            for (name, v) in [("lat", p.lat), ("lng", p.lng), ("alt", p.alt)] {
+                match v {
+                    None => {
+                        errors.push(FieldError::new(at(name), "is required"));
+                        present = false;
+                    }
+                    Some(x) if !x.is_finite() => {
+                        errors.push(FieldError::new(at(name), "must be a number"));
+                        present = false;
+                    }
+                    _ => {}
+                }
+            }
+            if p.lat.is_some_and(|x| !(-90.0..=90.0).contains(&x)) {
+                errors.push(FieldError::new(at("lat"), "must be between -90 and 90"));
+            }
+            if p.lng.is_some_and(|x| !(-180.0..=180.0).contains(&x)) {
+                errors.push(FieldError::new(at("lng"), "must be between -180 and 180"));
+            }
+            match p.timestamp {
+                None => {
+                    errors.push(FieldError::new(at("timestamp"), "is required"));
+                    present = false;
+                }
+                Some(s) => match DateTime::<Utc>::from_timestamp(s, 0) {
+                    Some(t) => recent(&at("timestamp"), t, now, &mut errors),
+                    None => errors.push(FieldError::new(at("timestamp"), "is not a valid time")),
+                },
+            }
+            if present {
+                let mut point = json!({
+                    "lat": p.lat, "lng": p.lng, "alt": p.alt, "timestamp": p.timestamp,
+                });
+                if let Some(speed) = p.speed {
+                    point["speed"] = json!(speed);
+                }
+                points.push(point);
+            }
+        }
+        if !errors.is_empty() {
+            return invalid(errors);
+        }
+        Ok(Value::Array(points))
+    }
+}
+
+impl ProposeTime {
+    pub fn provider_body(&self) -> Result<Value, ApiError> {
+        let mut errors = Vec::new();
+        match utc("proposed_agreed_dt", &self.proposed_agreed_dt, &mut errors) {
+            Some(t) => Ok(json!({"proposed_agreed_dt": spelled(t)})),
+            None => invalid(errors),
+        }
+    }
+}
+
+impl ChangeRequest {
+    pub fn provider_body(&self) -> Result<Value, ApiError> {
+        let mut errors = Vec::new();
+        let t = utc("agreed_dt", &self.agreed_dt, &mut errors);
+        check_text("change_reason", &self.change_reason, true, &mut errors);
+        match t {
+            Some(t) if errors.is_empty() => Ok(json!({
+                "agreed_dt": spelled(t),
+                "change_reason": self.change_reason,
+            })),
+            _ => invalid(errors),
+        }
+    }
+}
+
+/// A VectorCare `service_request_id` as a path segment of the provider's URL: nothing that could
+/// change the path (`/`, `..`, `?`) gets through.
+pub fn request_ref(id: &str) -> Result<&str, ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(id)
+    } else {
+        Err(ApiError::InvalidPath(
+            "request must be a VectorCare service_request_id (letters, digits, `-`, `_`, `.`)"
+                .into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(r: Result<Value, ApiError>) -> Vec<String> {
+        match r {
+            Err(ApiError::Validation(e)) => e.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn state_updates_need_a_known_name_and_a_recent_utc_time() {
+        let now = Utc::now();
+        let ok = StateUpdate {
+            name: "en_route".into(),
+            timestamp: spelled(now - Duration::minutes(5)),
+        };
+        assert_eq!(ok.provider_body(now).unwrap()["name"], "en_route");
+        let bad = StateUpdate {
+            name: "teleported".into(),
+            timestamp: "2025-01-15T14:30:00+02:00".into(),
+        };
+        assert_eq!(codes(bad.provider_body(now)), vec!["name", "timestamp"]);
+        let future = StateUpdate {
+            name: "arrived".into(),
+            timestamp: spelled(now + Duration::minutes(5)),
+        };
+        assert_eq!(codes(future.provider_body(now)), vec!["timestamp"]);
+        let old = StateUpdate {
+            name: "arrived".into(),
+            timestamp: spelled(now - Duration::days(8)),
+        };
+        assert_eq!(codes(old.provider_body(now)), vec!["timestamp"]);
+    }
+
+    #[test]
+    fn notes_count_characters_not_bytes() {
+        let ok = ResponseNotes {
+            response_notes: Some("é".repeat(450)),
+        };
+        assert!(ok.provider_body().is_ok());
+        let long = ResponseNotes {
+            response_notes: Some("x".repeat(451)),
+        };
+        assert_eq!(codes(long.provider_body()), vec!["response_notes"]);
+    }
+
+    #[test]
+    fn request_ids_cannot_change_the_provider_path() {
+        assert!(request_ref("VC-123_a.b").is_ok());
+        for bad in ["", "..", "a/b", "a?b", "a%2Fb", "a b"] {
+            assert!(request_ref(bad).is_err(), "{bad}");
+        }
+    }
+}
