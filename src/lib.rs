@@ -9,6 +9,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod admin_ui;
 pub mod auth;
 pub mod bench;
 pub mod cli;

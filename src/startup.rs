@@ -88,6 +88,7 @@ pub fn build_app(
         .configure(configure)
         .split_for_parts();
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .configure(crate::admin_ui::configure)
         .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
         .wrap(from_fn(http::request_context))
 }

@@ -1,4 +1,5 @@
-//! Provider actions: every call the gateway makes to a provider on a tenant's behalf.
+//! Provider actions: every call the gateway makes to a provider on a tenant's behalf; and the
+//! time indexes the dashboard's per-minute statistics read.
 
 use sea_orm_migration::prelude::*;
 
@@ -103,10 +104,44 @@ impl MigrationTrait for Migration {
                     .col(ProviderActions::Subject)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_events_received_at")
+                    .table(Events::Table)
+                    .col(Events::ReceivedAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_delivery_attempts_at")
+                    .table(DeliveryAttempts::Table)
+                    .col(DeliveryAttempts::At)
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("ix_delivery_attempts_at")
+                    .table(DeliveryAttempts::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("ix_events_received_at")
+                    .table(Events::Table)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(Table::drop().table(ProviderActions::Table).to_owned())
             .await
@@ -137,4 +172,16 @@ enum ProviderActions {
 enum Tenants {
     Table,
     Id,
+}
+
+#[derive(DeriveIden)]
+enum Events {
+    Table,
+    ReceivedAt,
+}
+
+#[derive(DeriveIden)]
+enum DeliveryAttempts {
+    Table,
+    At,
 }

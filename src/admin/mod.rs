@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod events;
 pub mod pagination;
 pub mod providers;
+pub mod stats;
 pub mod tenants;
 pub mod tokens;
 
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     deliveries::configure(cfg);
     tokens::configure(cfg);
     audit::configure(cfg);
+    stats::configure(cfg);
 }
 
 /// Standard error answers shared by the admin routes, for the OpenAPI document.

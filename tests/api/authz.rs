@@ -266,6 +266,7 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/v1/tokens/{token}", None, Admin),
         route(Method::DELETE, "/api/v1/tokens/{token}", None, Admin),
         route(Method::GET, "/api/v1/audit", None, AnyRole),
+        route(Method::GET, "/api/v1/stats", None, Admin),
     ]
 }
 

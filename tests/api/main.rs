@@ -2,6 +2,7 @@
 //! default and on PostgreSQL when TEST_DATABASE_URL is set.
 
 mod actions;
+mod admin_ui;
 mod audit;
 mod authz;
 mod delivery;
@@ -18,6 +19,7 @@ mod process;
 mod providers;
 mod receiver;
 mod secrets_at_rest;
+mod stats;
 mod tenants;
 mod tls;
 mod webhooks;
