@@ -277,3 +277,25 @@ async fn the_first_admin_token_comes_from_the_command_line_and_works_against_the
         Some(0)
     );
 }
+
+#[tokio::test]
+async fn a_sigterm_the_moment_the_port_is_announced_still_stops_gracefully() {
+    // The handlers must be in place before "listening" is logged; a race here once showed up as
+    // a gateway killed by the signal instead of exiting 0.
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::new(dir.path()).await;
+        let mut cmd = gateway(dir.path());
+        with_database(&mut cmd, &db);
+        let mut child = cmd
+            .env("GATEWAY_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_listening(&mut child);
+        signal(&child, "TERM");
+        let status = wait_exit(&mut child, Duration::from_secs(20));
+        assert_eq!(status.code(), Some(0), "{status:?}");
+    }
+}
