@@ -254,8 +254,16 @@ async function dashboardView() {
   const minutes = h("select", { id: "minutes", onchange: () => load() },
     [15, 60, 360, 1440].map((m) => h("option", { value: m, selected: m === 60 }, `last ${m < 60 ? m + " min" : m / 60 + " h"}`)));
   async function load() {
-    const s = await act(null, () => api("GET", `/stats?minutes=${minutes.value}`));
-    if (!s) return;
+    let s;
+    try {
+      s = await api("GET", `/stats?minutes=${minutes.value}`);
+    } catch (e) {
+      if (e.problem && e.problem.code === "forbidden") {
+        body.replaceChildren(empty("The dashboard covers every tenant, so it needs an admin token. Your tenant's events and deliveries are under Tenants."));
+        clearInterval(refreshTimer);
+      } else showProblem(e);
+      return;
+    }
     const sum = (k) => s.buckets.reduce((a, b) => a + b[k], 0);
     const attempts = sum("delivered") + sum("failed");
     body.replaceChildren(

@@ -17,7 +17,7 @@ use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, Statement,
+    EntityTrait, QueryFilter, Statement,
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -28,7 +28,7 @@ use crate::config::DeliverySettings;
 use crate::crypto::Cipher;
 use crate::domain::{AttemptId, DeliveryId, EndpointId, EventId, SigningSecret};
 use crate::metrics::Metrics;
-use crate::store::{delivery, delivery_attempt, endpoint, endpoint_secret, event, WriteGate};
+use crate::store::{delivery, delivery_attempt, endpoint, endpoint_secret, WriteGate};
 use send::{Message, Outcome, Sender};
 
 pub const NOTIFY_CHANNEL: &str = "gateway_deliveries";
@@ -289,19 +289,34 @@ impl Dispatcher {
         ids.sort();
         ids.dedup();
         let mut loaded: HashMap<String, Arc<Payload>> = HashMap::with_capacity(ids.len());
+        let backend = self.db.get_database_backend();
+        // The CloudEvent as stored text: sent as it is, not parsed and printed again.
+        let body = match backend {
+            DatabaseBackend::Postgres => "normalized::text",
+            _ => "normalized",
+        };
         for chunk in crate::store::pow2_chunks(&ids, 256) {
-            let rows: Vec<(String, Value, bool, DateTime<Utc>)> = event::Entity::find()
-                .select_only()
-                .column(event::Column::Id)
-                .column(event::Column::Normalized)
-                .column(event::Column::Stale)
-                .column(event::Column::ReceivedAt)
-                .filter(event::Column::Id.is_in(chunk.iter().cloned()))
-                .into_tuple()
-                .all(&self.db)
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| placeholder(backend, i)).collect();
+            let sql = format!(
+                "SELECT id, {body} AS body, stale, received_at FROM events WHERE id IN ({})",
+                marks.join(", ")
+            );
+            let values: Vec<sea_orm::Value> =
+                chunk.iter().map(|id| id.to_string().into()).collect();
+            let rows = self
+                .db
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?;
-            for (id, normalized, stale, received_at) in rows {
-                let body = payload(normalized, stale);
+            for row in rows {
+                let id: String = row.try_get("", "id")?;
+                let text: String = row.try_get("", "body")?;
+                let stale: bool = row.try_get("", "stale")?;
+                let received_at: DateTime<Utc> = row.try_get("", "received_at")?;
+                let body = if stale {
+                    payload(serde_json::from_str(&text).unwrap_or(Value::Null), true)
+                } else {
+                    text.into_bytes()
+                };
                 loaded.insert(id, Arc::new(Payload { body, received_at }));
             }
         }

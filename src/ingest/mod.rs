@@ -215,14 +215,15 @@ async fn accept(
     }
     let id = EventId::generate();
     let record = Record {
-        cloud_event: cloud_event(id.as_str(), &resolved.tenant_id, provider, &mut normalized),
+        cloud_event: cloud_event(id.as_str(), &resolved.tenant_id, provider, &mut normalized)
+            .to_string(),
         id,
         tenant_id: resolved.tenant_id.clone(),
         provider,
         normalized,
         raw_body,
-        raw_headers: Value::Object(headers),
-        verification: json!(verified),
+        raw_headers: Value::Object(headers).to_string(),
+        verification: json!(verified).to_string(),
         received_at: inbound.now,
     };
     let outcome = state

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -25,10 +25,12 @@ pub struct Record {
     pub tenant_id: TenantId,
     pub provider: Provider,
     pub normalized: Normalized,
-    pub cloud_event: Value,
+    /// The CloudEvent, the headers kept and the verification, as JSON text: serialized by the
+    /// request's own thread, so the one writer only copies them.
+    pub cloud_event: String,
     pub raw_body: String,
-    pub raw_headers: Value,
-    pub verification: Value,
+    pub raw_headers: String,
+    pub verification: String,
     pub received_at: DateTime<Utc>,
 }
 
@@ -280,6 +282,13 @@ async fn insert_events(
                 .to_owned(),
             )
             .returning_col(event::Column::Id);
+        // JSON columns are text on SQLite and jsonb on PostgreSQL, which wants the text cast.
+        let json = |text: &str| match backend {
+            sea_orm::DatabaseBackend::Postgres => {
+                Expr::value(text.to_owned()).cast_as(sea_orm::sea_query::Alias::new("jsonb"))
+            }
+            _ => Expr::value(text.to_owned()),
+        };
         for r in chunk {
             let n = &r.normalized;
             insert
@@ -295,10 +304,10 @@ async fn insert_events(
                     Expr::value(false),
                     Expr::value(n.occurred_at),
                     Expr::value(r.received_at),
-                    Expr::value(r.cloud_event.clone()),
+                    json(&r.cloud_event),
                     Expr::value(r.raw_body.clone()),
-                    Expr::value(r.raw_headers.clone()),
-                    Expr::value(r.verification.clone()),
+                    json(&r.raw_headers),
+                    json(&r.verification),
                 ])
                 .map_err(query_error)?;
         }
