@@ -27,7 +27,7 @@ pub struct RawSettings {
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
-    pub database_max_connections: u32,
+    pub database_max_connections: Option<u32>,
     pub sqlite_synchronous: String,
     pub migrate_on_start: bool,
     pub master_key: Option<String>,
@@ -73,7 +73,7 @@ impl Default for RawSettings {
             public_url: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
-            database_max_connections: 16,
+            database_max_connections: None,
             sqlite_synchronous: "full".into(),
             migrate_on_start: true,
             master_key: None,
@@ -313,9 +313,14 @@ impl Settings {
                 }
             }
         };
-        if raw.database_max_connections == 0 {
-            return Err(invalid("database_max_connections", "must be at least 1"));
-        }
+        // SQLite writes through one connection at a time anyway, and each pooled connection keeps
+        // its own page and statement caches: a small pool is as fast and much leaner.
+        let database_max_connections = match (raw.database_max_connections, &database) {
+            (Some(0), _) => return Err(invalid("database_max_connections", "must be at least 1")),
+            (Some(n), _) => n,
+            (None, DatabaseTarget::Sqlite { .. }) => 4,
+            (None, _) => 16,
+        };
 
         let sqlite_synchronous = match raw.sqlite_synchronous.to_ascii_lowercase().as_str() {
             "full" => SqliteSync::Full,
@@ -390,7 +395,7 @@ impl Settings {
             public_url,
             data_dir: raw.data_dir,
             database,
-            database_max_connections: raw.database_max_connections,
+            database_max_connections,
             sqlite_synchronous,
             migrate_on_start: raw.migrate_on_start,
             master_key,

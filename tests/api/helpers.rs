@@ -120,7 +120,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str) -> RawSettings {
         public_url: Some("https://gateway.test".into()),
         data_dir: dir.to_path_buf(),
         database_url: Some(database_url.to_owned()),
-        database_max_connections: 4,
+        database_max_connections: Some(4),
         master_key: Some(MasterKey::generate().to_base64()),
         log_format: "pretty".into(),
         http_workers: Some(1),
