@@ -28,7 +28,10 @@ use crate::http::ApiJson;
 use crate::startup::AppState;
 use crate::store::{provider_action, provider_connection};
 use client::Credentials;
-use vectorcare::{ChangeRequest, LocationUpdate, ProposeTime, ResponseNotes, StateUpdate};
+use vectorcare::{
+    Accept, ChangeRequest, Decline, LocationUpdate, ProposeTime, ResponseNotes, StateUpdate,
+    VectorCareCall,
+};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(accept)
@@ -392,15 +395,17 @@ async fn call_vectorcare(
     ))
 }
 
-async fn vectorcare_action(
-    ctx: &Ctx<'_>,
+/// Checks the input, then makes the call with the tenant's credentials and records it.
+async fn vectorcare_action<C: VectorCareCall>(
+    state: &AppState,
+    scope: &TenantScope,
+    req: &HttpRequest,
     request: &str,
-    action: &str,
-    method: Method,
-    path: &str,
-    body: Value,
+    input: C,
 ) -> Result<HttpResponse, ApiError> {
-    let (state, scope) = (ctx.state, ctx.scope);
+    let body = input.provider_body(Utc::now())?;
+    let ctx = &Ctx::new(state, scope, req);
+    let (action, method, path) = (C::ACTION, C::METHOD, C::PATH);
     let request = vectorcare::request_ref(request)?;
     let conn = connection(state, scope, Provider::Vectorcare).await?;
     let secret = open_secret(state, &conn, "vectorcare_client_secret")?;
@@ -460,16 +465,7 @@ async fn accept(
     req: HttpRequest,
     body: ApiJson<ResponseNotes>,
 ) -> Result<HttpResponse, ApiError> {
-    let sent = body.0.provider_body()?;
-    vectorcare_action(
-        &Ctx::new(&state, &scope, &req),
-        &path.1,
-        "accept",
-        Method::PUT,
-        "accept/",
-        sent,
-    )
-    .await
+    vectorcare_action(&state, &scope, &req, &path.1, Accept(body.0)).await
 }
 
 /// Decline a broadcast
@@ -493,16 +489,7 @@ async fn decline(
     req: HttpRequest,
     body: ApiJson<ResponseNotes>,
 ) -> Result<HttpResponse, ApiError> {
-    let sent = body.0.provider_body()?;
-    vectorcare_action(
-        &Ctx::new(&state, &scope, &req),
-        &path.1,
-        "decline",
-        Method::PUT,
-        "decline/",
-        sent,
-    )
-    .await
+    vectorcare_action(&state, &scope, &req, &path.1, Decline(body.0)).await
 }
 
 /// Report a state
@@ -527,16 +514,7 @@ async fn state_update(
     req: HttpRequest,
     body: ApiJson<StateUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let sent = body.0.provider_body(Utc::now())?;
-    vectorcare_action(
-        &Ctx::new(&state, &scope, &req),
-        &path.1,
-        "state",
-        Method::POST,
-        "state/",
-        sent,
-    )
-    .await
+    vectorcare_action(&state, &scope, &req, &path.1, body.0).await
 }
 
 /// Report locations
@@ -561,16 +539,7 @@ async fn location_update(
     req: HttpRequest,
     body: ApiJson<LocationUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let sent = body.0.provider_body(Utc::now())?;
-    vectorcare_action(
-        &Ctx::new(&state, &scope, &req),
-        &path.1,
-        "locations",
-        Method::POST,
-        "locations/",
-        sent,
-    )
-    .await
+    vectorcare_action(&state, &scope, &req, &path.1, body.0).await
 }
 
 /// Propose a time
@@ -594,16 +563,7 @@ async fn propose_time(
     req: HttpRequest,
     body: ApiJson<ProposeTime>,
 ) -> Result<HttpResponse, ApiError> {
-    let sent = body.0.provider_body()?;
-    vectorcare_action(
-        &Ctx::new(&state, &scope, &req),
-        &path.1,
-        "best_time",
-        Method::PUT,
-        "best-time/",
-        sent,
-    )
-    .await
+    vectorcare_action(&state, &scope, &req, &path.1, body.0).await
 }
 
 /// Request a change
@@ -628,16 +588,7 @@ async fn change_request(
     req: HttpRequest,
     body: ApiJson<ChangeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let sent = body.0.provider_body()?;
-    vectorcare_action(
-        &Ctx::new(&state, &scope, &req),
-        &path.1,
-        "change_request",
-        Method::POST,
-        "change-request/",
-        sent,
-    )
-    .await
+    vectorcare_action(&state, &scope, &req, &path.1, body.0).await
 }
 
 /// Which Vital orders to replay: their ids, or a window of at most 60 days.

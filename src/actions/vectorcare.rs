@@ -93,6 +93,37 @@ pub struct ChangeRequest {
     pub change_reason: String,
 }
 
+/// One VectorCare Open API call: its name in the action record, its method and path below
+/// `requests/{id}/`, and the body sent once the input passed the local checks.
+pub trait VectorCareCall {
+    const ACTION: &'static str;
+    const METHOD: reqwest::Method;
+    const PATH: &'static str;
+    fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError>;
+}
+
+/// Accepting and declining take the same body.
+pub struct Accept(pub ResponseNotes);
+pub struct Decline(pub ResponseNotes);
+
+impl VectorCareCall for Accept {
+    const ACTION: &'static str = "accept";
+    const METHOD: reqwest::Method = reqwest::Method::PUT;
+    const PATH: &'static str = "accept/";
+    fn provider_body(&self, _: DateTime<Utc>) -> Result<Value, ApiError> {
+        self.0.notes_body()
+    }
+}
+
+impl VectorCareCall for Decline {
+    const ACTION: &'static str = "decline";
+    const METHOD: reqwest::Method = reqwest::Method::PUT;
+    const PATH: &'static str = "decline/";
+    fn provider_body(&self, _: DateTime<Utc>) -> Result<Value, ApiError> {
+        self.0.notes_body()
+    }
+}
+
 fn invalid(errors: Vec<FieldError>) -> Result<Value, ApiError> {
     Err(ApiError::Validation(errors))
 }
@@ -143,7 +174,7 @@ fn spelled(t: DateTime<Utc>) -> String {
 }
 
 impl ResponseNotes {
-    pub fn provider_body(&self) -> Result<Value, ApiError> {
+    pub fn notes_body(&self) -> Result<Value, ApiError> {
         let mut errors = Vec::new();
         match &self.response_notes {
             Some(n) => {
@@ -158,8 +189,11 @@ impl ResponseNotes {
     }
 }
 
-impl StateUpdate {
-    pub fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError> {
+impl VectorCareCall for StateUpdate {
+    const ACTION: &'static str = "state";
+    const METHOD: reqwest::Method = reqwest::Method::POST;
+    const PATH: &'static str = "state/";
+    fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError> {
         let mut errors = Vec::new();
         if !STATE_NAMES.contains(&self.name.as_str()) {
             errors.push(FieldError::new(
@@ -178,8 +212,11 @@ impl StateUpdate {
     }
 }
 
-impl LocationUpdate {
-    pub fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError> {
+impl VectorCareCall for LocationUpdate {
+    const ACTION: &'static str = "locations";
+    const METHOD: reqwest::Method = reqwest::Method::POST;
+    const PATH: &'static str = "locations/";
+    fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError> {
         let mut errors = Vec::new();
         if self.locations.is_empty() {
             errors.push(FieldError::new("locations", "needs at least one point"));
@@ -242,8 +279,11 @@ impl LocationUpdate {
     }
 }
 
-impl ProposeTime {
-    pub fn provider_body(&self) -> Result<Value, ApiError> {
+impl VectorCareCall for ProposeTime {
+    const ACTION: &'static str = "best_time";
+    const METHOD: reqwest::Method = reqwest::Method::PUT;
+    const PATH: &'static str = "best-time/";
+    fn provider_body(&self, _: DateTime<Utc>) -> Result<Value, ApiError> {
         let mut errors = Vec::new();
         match utc("proposed_agreed_dt", &self.proposed_agreed_dt, &mut errors) {
             Some(t) => Ok(json!({"proposed_agreed_dt": spelled(t)})),
@@ -252,8 +292,11 @@ impl ProposeTime {
     }
 }
 
-impl ChangeRequest {
-    pub fn provider_body(&self) -> Result<Value, ApiError> {
+impl VectorCareCall for ChangeRequest {
+    const ACTION: &'static str = "change_request";
+    const METHOD: reqwest::Method = reqwest::Method::POST;
+    const PATH: &'static str = "change-request/";
+    fn provider_body(&self, _: DateTime<Utc>) -> Result<Value, ApiError> {
         let mut errors = Vec::new();
         let t = utc("agreed_dt", &self.agreed_dt, &mut errors);
         check_text("change_reason", &self.change_reason, true, &mut errors);
@@ -328,11 +371,11 @@ mod tests {
         let ok = ResponseNotes {
             response_notes: Some("é".repeat(450)),
         };
-        assert!(ok.provider_body().is_ok());
+        assert!(ok.notes_body().is_ok());
         let long = ResponseNotes {
             response_notes: Some("x".repeat(451)),
         };
-        assert_eq!(codes(long.provider_body()), vec!["response_notes"]);
+        assert_eq!(codes(long.notes_body()), vec!["response_notes"]);
     }
 
     #[test]
