@@ -143,15 +143,19 @@ async fn run(
 async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec<Outcome>, DbErr> {
     let backend = db.get_database_backend();
     let txn = crate::store::begin_write(db).await?;
+    // The batch's tenants' enabled endpoints, in one query.
+    let mut tenants: Vec<TenantId> = records.iter().map(|r| r.tenant_id.clone()).collect();
+    tenants.sort();
+    tenants.dedup();
     let mut endpoints: HashMap<TenantId, Vec<endpoint::Model>> = HashMap::new();
-    for record in records {
-        if !endpoints.contains_key(&record.tenant_id) {
-            let list = endpoint::Entity::find()
-                .filter(endpoint::Column::TenantId.eq(record.tenant_id.clone()))
-                .filter(endpoint::Column::Enabled.eq(true))
-                .all(&txn)
-                .await?;
-            endpoints.insert(record.tenant_id.clone(), list);
+    for chunk in crate::store::pow2_chunks(&tenants, CHUNK) {
+        for ep in endpoint::Entity::find()
+            .filter(endpoint::Column::TenantId.is_in(chunk.iter().cloned()))
+            .filter(endpoint::Column::Enabled.eq(true))
+            .all(&txn)
+            .await?
+        {
+            endpoints.entry(ep.tenant_id.clone()).or_default().push(ep);
         }
     }
 
