@@ -46,6 +46,9 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
             let mut o = ConnectOptions::new(url.clone());
             o.map_sqlx_sqlite_opts(move |o| {
                 o.journal_mode(SqliteJournalMode::Wal)
+                    // Checkpoints run in the background (`spawn_checkpointer`), not inside the
+                    // commit that happens to cross the threshold: that commit is an acknowledgement.
+                    .pragma("wal_autocheckpoint", "0")
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
                     .synchronous(sync)
@@ -78,6 +81,28 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
     Database::connect(options)
         .await
         .context("connecting to the database (check DATABASE_URL)")
+}
+
+/// SQLite: copies the WAL back into the database every half second on a pooled connection,
+/// without blocking writers (`PASSIVE`), so no acknowledgement waits for a checkpoint.
+pub fn spawn_checkpointer(db: DatabaseConnection, stop: tokio_util::sync::CancellationToken) {
+    if db.get_database_backend() != DatabaseBackend::Sqlite {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            if let Err(e) = db
+                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                .await
+            {
+                tracing::debug!(error = %e, "WAL checkpoint deferred");
+            }
+        }
+    });
 }
 
 /// The TCP port of a PostgreSQL URL (5432 unless it says otherwise).

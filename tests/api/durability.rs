@@ -253,3 +253,59 @@ async fn two_gateways_on_postgresql_deliver_a_thousand_events_none_lost_none_twi
     drop(a);
     drop(b);
 }
+
+#[tokio::test]
+async fn sqlite_copies_the_wal_into_the_database_file_in_the_background() {
+    let app = crate::helpers::spawn_app().await;
+    if app.database.is_postgres() {
+        eprintln!("SQLite only: PostgreSQL checkpoints by itself");
+        return;
+    }
+    let file = app
+        .database
+        .url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let admin = app.admin_token().await;
+    app.create_tenant(&admin, "acme", None).await;
+    app.put_as(
+        "/api/v1/tenants/acme/providers/vectorcare",
+        &admin,
+        serde_json::json!({"public_keys": [crate::helpers::VECTORCARE_PUBLIC_PEM]}),
+    )
+    .await;
+    let before = std::fs::metadata(&file).unwrap().len();
+    for i in 0..40 {
+        let body = crate::webhooks::vectorcare_event(
+            &format!("01JM0000000000000000000C{i:02}"),
+            &format!("VC-CKPT{i}"),
+            "AVAILABLE",
+            "BROADCAST_RECEIVED",
+        );
+        let res = app
+            .post_vectorcare(
+                "/webhooks/vectorcare/acme",
+                &body,
+                crate::webhooks::VECTORCARE_PRIVATE_PEM,
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 200);
+    }
+    // Commits only append to the WAL (no checkpoint inside an acknowledgement); the background
+    // checkpointer then moves the pages into the database file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = std::fs::metadata(&file).unwrap().len();
+        if now > before + 100_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file did not grow: {before} -> {now} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
