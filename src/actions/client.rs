@@ -18,7 +18,8 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// What the token endpoint needs, read from the tenant's connection.
 pub struct Credentials {
     pub connection: ConnectionId,
-    /// Changes whenever the connection's credentials or URLs change, so an old token is dropped.
+    /// The connection's `updated_at`: it changes with its credentials or URLs, and an old token
+    /// is dropped then.
     pub version: String,
     pub client_id: String,
     pub client_secret: SecretString,
@@ -43,8 +44,6 @@ pub struct ProviderClient {
     pub http: reqwest::Client,
     tokens: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
     serial: std::sync::atomic::AtomicU64,
-    /// Token requests made (for metrics and tests).
-    pub token_requests: std::sync::atomic::AtomicU64,
 }
 
 impl ProviderClient {
@@ -61,7 +60,6 @@ impl ProviderClient {
             http,
             tokens: Mutex::new(HashMap::new()),
             serial: std::sync::atomic::AtomicU64::new(1),
-            token_requests: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -113,8 +111,6 @@ impl ProviderClient {
     }
 
     async fn fetch(&self, c: &Credentials) -> Result<(SecretString, Duration), ApiError> {
-        self.token_requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let url = TokenUrl::new(c.token_url.clone()).map_err(|e| {
             ApiError::ConnectionIncomplete(format!("the connection's token_url is not valid: {e}"))
         })?;

@@ -9,8 +9,9 @@ pub mod vectorcare;
 use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use reqwest::Method;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -153,23 +154,11 @@ fn provider_message(body: &[u8]) -> Option<String> {
     (!text.is_empty()).then(|| text.chars().take(500).collect())
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().or_else(|| {
-        let at = httpdate::parse_http_date(v).ok()?;
-        Some(
-            at.duration_since(std::time::SystemTime::now())
-                .map(|d| d.as_secs().max(1))
-                .unwrap_or(1),
-        )
-    })
-}
-
 /// Maps a provider's answer to ours. 2xx passes through; the rest become problems carrying the
 /// provider's message.
 async fn interpret(name: &str, res: reqwest::Response) -> Called {
     let status = res.status();
-    let wait = retry_after(res.headers());
+    let wait = crate::delivery::send::retry_after(res.headers()).map(|d| d.as_secs().max(1));
     let body = res.bytes().await.unwrap_or_default();
     let said = provider_message(&body);
     let with = |what: &str| match &said {
@@ -211,14 +200,17 @@ fn unreachable(name: &str, e: &reqwest::Error) -> ApiError {
 fn open_secret(
     state: &AppState,
     conn: &provider_connection::Model,
-    aad: &str,
+    provider: Provider,
 ) -> Result<Option<SecretString>, ApiError> {
     let Some(sealed) = &conn.secret_ciphertext else {
         return Ok(None);
     };
     state
         .cipher
-        .open(sealed, &format!("{aad}:{}", conn.id))
+        .open(
+            sealed,
+            &provider_connection::secret_context(provider, &conn.id),
+        )
         .map(Some)
         .map_err(|_| {
             ApiError::internal(anyhow::anyhow!(
@@ -293,31 +285,33 @@ where
     F: std::future::Future<Output = Called>,
 {
     let (state, scope) = (ctx.state, ctx.scope);
-    let request_id = ctx.request_id.clone();
     let now = Utc::now();
-    let mut rows = Vec::with_capacity(subjects.len());
-    for subject in subjects {
-        let row = provider_action::ActiveModel {
-            id: Set(ActionId::generate()),
-            tenant_id: Set(scope.id().clone()),
-            provider: Set(provider.as_str().to_owned()),
-            action: Set(action.to_owned()),
-            subject: Set(subject),
-            request: Set(sent.clone()),
-            actor_token_id: Set(scope.principal.token_id.to_string()),
-            actor_name: Set(scope.principal.name.clone()),
-            request_id: Set(request_id.clone()),
-            outcome: Set(provider_action::OUTCOME_PENDING.to_owned()),
-            provider_status: Set(None),
-            error_code: Set(None),
-            message: Set(None),
-            created_at: Set(now),
-            completed_at: Set(None),
-        }
-        .insert(&state.db)
-        .await?;
-        rows.push(row);
-    }
+    let mut rows: Vec<provider_action::Model> = subjects
+        .into_iter()
+        .map(|subject| provider_action::Model {
+            id: ActionId::generate(),
+            tenant_id: scope.id().clone(),
+            provider: provider.as_str().to_owned(),
+            action: action.to_owned(),
+            subject,
+            request: sent.clone(),
+            actor_token_id: scope.principal.token_id.to_string(),
+            actor_name: scope.principal.name.clone(),
+            request_id: ctx.request_id.clone(),
+            outcome: provider_action::OUTCOME_PENDING.to_owned(),
+            provider_status: None,
+            error_code: None,
+            message: None,
+            created_at: now,
+            completed_at: None,
+        })
+        .collect();
+    provider_action::Entity::insert_many(
+        rows.iter()
+            .map(|m| m.clone().into_active_model().reset_all()),
+    )
+    .exec_without_returning(&state.db)
+    .await?;
     let called = call.await;
     let (outcome, code, message) = match &called.result {
         Ok(_) => (provider_action::OUTCOME_SUCCEEDED, None, None),
@@ -335,21 +329,36 @@ where
         provider_status = called.status,
         "provider action"
     );
-    let mut done = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut m: provider_action::ActiveModel = row.into();
-        m.outcome = Set(outcome.to_owned());
-        m.provider_status = Set(called.status.map(i32::from));
-        m.error_code = Set(code.clone());
-        m.message = Set(message.clone());
-        m.completed_at = Set(Some(Utc::now()));
-        done.push(m.update(&state.db).await?);
-    }
+    let status = called.status.map(i32::from);
+    let completed_at = Utc::now();
+    provider_action::Entity::update_many()
+        .col_expr(provider_action::Column::Outcome, Expr::value(outcome))
+        .col_expr(provider_action::Column::ProviderStatus, Expr::value(status))
+        .col_expr(
+            provider_action::Column::ErrorCode,
+            Expr::value(code.clone()),
+        )
+        .col_expr(
+            provider_action::Column::Message,
+            Expr::value(message.clone()),
+        )
+        .col_expr(
+            provider_action::Column::CompletedAt,
+            Expr::value(Some(completed_at)),
+        )
+        .filter(provider_action::Column::Id.is_in(rows.iter().map(|r| r.id.clone())))
+        .exec(&state.db)
+        .await?;
     let response = called.result?;
-    let first = done
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no action was recorded")))?;
+    if rows.is_empty() {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "no action was recorded"
+        )));
+    }
+    let mut first = rows.swap_remove(0);
+    first.outcome = outcome.to_owned();
+    first.provider_status = status;
+    first.completed_at = Some(completed_at);
     Ok(HttpResponse::Ok().json(ActionResult {
         action: first.into(),
         provider_response: response,
@@ -408,7 +417,7 @@ async fn vectorcare_action<C: VectorCareCall>(
     let (action, method, path) = (C::ACTION, C::METHOD, C::PATH);
     let request = vectorcare::request_ref(request)?;
     let conn = connection(state, scope, Provider::Vectorcare).await?;
-    let secret = open_secret(state, &conn, "vectorcare_client_secret")?;
+    let secret = open_secret(state, &conn, Provider::Vectorcare)?;
     let (Some(client_id), Some(client_secret)) = (conn.client_id.clone(), secret) else {
         return Err(ApiError::ConnectionIncomplete(
             "the VectorCare connection has no client_id and client_secret; set them with PUT \
@@ -424,10 +433,7 @@ async fn vectorcare_action<C: VectorCareCall>(
         .map_err(|e| ApiError::internal(anyhow::anyhow!("building the VectorCare URL: {e}")))?;
     let creds = Credentials {
         connection: conn.id.clone(),
-        version: format!(
-            "{}|{client_id}|{token_url}",
-            conn.updated_at.timestamp_micros()
-        ),
+        version: conn.updated_at.timestamp_micros().to_string(),
         client_id,
         client_secret,
         token_url,
@@ -675,7 +681,7 @@ async fn vital_resend(
 ) -> Result<HttpResponse, ApiError> {
     let (sent, subjects) = body.0.provider_body()?;
     let conn = connection(&state, &scope, Provider::Vital).await?;
-    let Some(key) = open_secret(&state, &conn, "vital_api_key")? else {
+    let Some(key) = open_secret(&state, &conn, Provider::Vital)? else {
         return Err(ApiError::ConnectionIncomplete(
             "the Vital connection has no api_key; set it with PUT \
              /api/v1/tenants/{tenant}/providers/vital"

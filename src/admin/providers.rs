@@ -282,7 +282,6 @@ struct ConnectionChange {
     keys: Option<Vec<NewKey>>,
     client_id: Option<Option<String>>,
     secret: Option<String>,
-    secret_aad: &'static str,
     token_url: Option<Option<String>>,
     api_base_url: Option<String>,
     ip_allowlist: Option<Vec<String>>,
@@ -369,11 +368,10 @@ async fn apply(
         model.client_id = Set(v);
     }
     if let Some(secret) = change.secret {
-        model.secret_ciphertext = Set(Some(
-            state
-                .cipher
-                .seal(&secret, &format!("{}:{connection_id}", change.secret_aad)),
-        ));
+        model.secret_ciphertext = Set(Some(state.cipher.seal(
+            &secret,
+            &provider_connection::secret_context(provider, &connection_id),
+        )));
         model.secret_hint = Set(Some(mask(&secret)));
     }
     if let Some(v) = change.token_url {
@@ -472,7 +470,6 @@ async fn put_vectorcare(
         keys,
         client_id: input.client_id.map(|c| Some(c.trim().to_owned())),
         secret: input.client_secret,
-        secret_aad: "vectorcare_client_secret",
         token_url: token_url.flatten().map(Some),
         api_base_url: api_base_url.flatten().map(|u| {
             if u.ends_with('/') {
@@ -543,7 +540,6 @@ async fn put_vital(
         keys,
         client_id: None,
         secret: input.api_key,
-        secret_aad: "vital_api_key",
         token_url: None,
         api_base_url,
         ip_allowlist,

@@ -418,12 +418,11 @@ async fn advance_heads(
             select = select.lock_exclusive();
         }
         for h in select.all(txn).await? {
-            let key = (h.tenant_id.clone(), h.provider.clone(), h.subject.clone());
-            if let Some(k) = chunk
-                .iter()
-                .find(|k| k.0 == key.0 && k.1 == key.1 && k.2 == key.2)
-            {
-                heads.insert((*k).clone(), (h.order_key, h.event_id));
+            if let Ok(provider) = Provider::parse(&h.provider) {
+                heads.insert(
+                    (h.tenant_id, provider.as_str(), h.subject),
+                    (h.order_key, h.event_id),
+                );
             }
         }
     }

@@ -40,3 +40,13 @@ pub async fn find_for_tenant(
         .one(db)
         .await
 }
+
+/// What a connection's sealed secret is bound to: its kind (VectorCare client secret or Vital API
+/// key) and its row, so a ciphertext copied elsewhere does not open.
+pub fn secret_context(provider: Provider, id: &ConnectionId) -> String {
+    let kind = match provider {
+        Provider::Vectorcare => "vectorcare_client_secret",
+        Provider::Vital => "vital_api_key",
+    };
+    format!("{kind}:{id}")
+}
