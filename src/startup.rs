@@ -16,12 +16,13 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::jwt::JwtKeys;
 use crate::config::{MasterKeySource, Settings};
 use crate::crypto::{Cipher, MasterKey};
+use crate::delivery::handoff::{Capacity, Handoff};
 use crate::delivery::Dispatcher;
 use crate::domain::{Provider, TenantId, TokenId};
 use crate::ingest::connections::ConnectionCache;
-use crate::ingest::writer::IngestWriter;
 use crate::metrics::Metrics;
 use crate::rate_limit::KeyedLimiter;
+use crate::writer::Writer;
 use crate::{admin, health, http, ingest, metrics, openapi, store, tls};
 use tokio::sync::Notify;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -40,7 +41,7 @@ pub struct AppState {
     pub admin_limiter: Arc<KeyedLimiter<TokenId>>,
     pub ingest_limiter: Arc<KeyedLimiter<(TenantId, Provider)>>,
     pub connections: Arc<ConnectionCache>,
-    pub ingest: IngestWriter,
+    pub ingest: Writer,
     pub metrics: Arc<Metrics>,
     /// Wakes the delivery workers when new deliveries are committed.
     pub wake: Arc<Notify>,
@@ -118,25 +119,47 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, settings: Settings, master_key: MasterKey) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        gate: crate::store::WriteGate,
+        settings: Settings,
+        master_key: MasterKey,
+    ) -> Self {
         let wake = Arc::new(Notify::new());
         let cipher = Arc::new(Cipher::new(&master_key));
         let metrics = Arc::new(Metrics::default());
-        let gate = crate::store::WriteGate::for_db(&db);
+        let capacity = Arc::new(Capacity::new(
+            settings.delivery.concurrency,
+            settings.delivery.endpoint_concurrency as usize,
+        ));
+        let worker_id = crate::delivery::new_worker_id();
+        let (handoff, handed) = Handoff::new(
+            capacity.clone(),
+            worker_id.clone(),
+            crate::delivery::lease_for(&settings.delivery),
+            settings.delivery.enabled,
+        );
+        let writer = Writer::start(
+            gate.clone(),
+            settings.ingest_batch_max,
+            handoff,
+            wake.clone(),
+        );
         Self {
-            ingest: IngestWriter::start(
-                db.clone(),
-                gate.clone(),
-                settings.ingest_batch_max,
-                wake.clone(),
-            ),
+            ingest: writer.clone(),
             delivery: Dispatcher::new(
                 db.clone(),
                 settings.delivery.clone(),
-                cipher.clone(),
-                metrics.clone(),
-                wake.clone(),
-                gate,
+                crate::delivery::Parts {
+                    cipher: cipher.clone(),
+                    metrics: metrics.clone(),
+                    notify: wake.clone(),
+                    gate,
+                    writer,
+                    capacity,
+                    worker_id,
+                    handed,
+                },
             ),
             wake,
             db,
@@ -190,12 +213,14 @@ impl Application {
             // Without the schema there is nothing to check yet; /readyz reports why.
             Err(reason) => tracing::warn!(reason, "starting with an incomplete schema"),
         }
-        let state = AppState::new(db, settings, master_key);
+        let gate = store::WriteGate::open(&settings, &db).await?;
+        let state = AppState::new(db, gate, settings, master_key);
         let listen_url = match &state.settings.database {
             crate::config::DatabaseTarget::Postgres { url } => Some(url.expose_secret().to_owned()),
             crate::config::DatabaseTarget::Sqlite { .. } => None,
         };
         state.delivery.spawn(listen_url, state.shutdown.clone());
+        crate::prof::spawn();
         store::spawn_checkpointer(state.db.clone(), state.shutdown.clone());
         let local_addr = listener.local_addr()?;
         let server = serve(listener, state.clone())?;

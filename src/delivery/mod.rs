@@ -3,6 +3,7 @@
 //! Webhooks), log every attempt, and schedule retries. Nothing is removed from the queue until it
 //! succeeded or died, so a crashed worker's deliveries are picked up when their lease expires.
 
+pub mod handoff;
 pub mod send;
 pub mod ssrf;
 
@@ -21,7 +22,7 @@ use sea_orm::{
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DeliverySettings;
@@ -29,6 +30,7 @@ use crate::crypto::Cipher;
 use crate::domain::{AttemptId, DeliveryId, EndpointId, EventId, SigningSecret};
 use crate::metrics::Metrics;
 use crate::store::{delivery, delivery_attempt, endpoint, endpoint_secret, WriteGate};
+use handoff::{Capacity, Handed};
 use send::{Message, Outcome, Sender};
 
 pub const NOTIFY_CHANNEL: &str = "gateway_deliveries";
@@ -51,6 +53,24 @@ pub struct Payload {
     pub received_at: DateTime<Utc>,
 }
 
+impl Payload {
+    /// The payload of an event being stored now, from its CloudEvent text.
+    pub fn of(r: &crate::ingest::writer::Record, stale: bool) -> Self {
+        let body = if stale {
+            payload(
+                serde_json::from_str(&r.cloud_event).unwrap_or(Value::Null),
+                true,
+            )
+        } else {
+            r.cloud_event.clone().into_bytes()
+        };
+        Self {
+            body,
+            received_at: r.received_at,
+        }
+    }
+}
+
 pub struct Dispatcher {
     db: DatabaseConnection,
     settings: DeliverySettings,
@@ -60,9 +80,9 @@ pub struct Dispatcher {
     worker_id: String,
     notify: Arc<Notify>,
     gate: WriteGate,
-    recorder: tokio::sync::mpsc::Sender<(Plan, tokio::sync::oneshot::Sender<Result<(), DbErr>>)>,
-    slots: Arc<Semaphore>,
-    endpoint_slots: Mutex<HashMap<EndpointId, (usize, Arc<Semaphore>)>>,
+    writer: crate::writer::Writer,
+    capacity: Arc<Capacity>,
+    handed: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Handed>>>,
     endpoint_limits: Mutex<HashMap<EndpointId, (u32, Arc<DefaultDirectRateLimiter>)>>,
     endpoint_cache: Mutex<HashMap<EndpointId, (std::time::Instant, Arc<Snapshot>)>>,
 }
@@ -76,15 +96,41 @@ pub struct Snapshot {
     pub headers: Vec<(String, String)>,
 }
 
+/// A name for this process's workers, stored with the leases they take.
+pub fn new_worker_id() -> String {
+    format!("wrk_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// How long a lease lasts: longer than any attempt, so a live worker never loses one.
+pub fn lease_for(settings: &DeliverySettings) -> chrono::Duration {
+    chrono::Duration::from_std(settings.timeout + Duration::from_secs(30))
+        .unwrap_or(chrono::Duration::minutes(1))
+}
+
+/// What the dispatcher is built from besides the database and settings.
+pub struct Parts {
+    pub cipher: Arc<Cipher>,
+    pub metrics: Arc<Metrics>,
+    pub notify: Arc<Notify>,
+    pub gate: WriteGate,
+    pub writer: crate::writer::Writer,
+    pub capacity: Arc<Capacity>,
+    pub worker_id: String,
+    pub handed: Option<tokio::sync::mpsc::UnboundedReceiver<Handed>>,
+}
+
 impl Dispatcher {
-    pub fn new(
-        db: DatabaseConnection,
-        settings: DeliverySettings,
-        cipher: Arc<Cipher>,
-        metrics: Arc<Metrics>,
-        notify: Arc<Notify>,
-        gate: WriteGate,
-    ) -> Arc<Self> {
+    pub fn new(db: DatabaseConnection, settings: DeliverySettings, parts: Parts) -> Arc<Self> {
+        let Parts {
+            cipher,
+            metrics,
+            notify,
+            gate,
+            writer,
+            capacity,
+            worker_id,
+            handed,
+        } = parts;
         let sender = Sender::new(
             settings.timeout,
             ssrf::Guard {
@@ -92,26 +138,10 @@ impl Dispatcher {
                 allow: settings.ssrf_allowlist.clone(),
             },
         );
-        let worker_id = format!("wrk_{}", uuid::Uuid::now_v7().simple());
-        let (recorder, jobs) = tokio::sync::mpsc::channel(4 * settings.concurrency);
-        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
-        // PostgreSQL takes several outcome transactions at once; SQLite one.
-        let recorders = if db.get_database_backend() == DatabaseBackend::Postgres {
-            4
-        } else {
-            1
-        };
-        for _ in 0..recorders {
-            tokio::spawn(record_outcomes(
-                db.clone(),
-                gate.clone(),
-                worker_id.clone(),
-                jobs.clone(),
-            ));
-        }
         Arc::new(Self {
-            recorder,
-            slots: Arc::new(Semaphore::new(settings.concurrency)),
+            writer,
+            capacity,
+            handed: Mutex::new(handed),
             db,
             settings,
             cipher,
@@ -120,7 +150,6 @@ impl Dispatcher {
             worker_id,
             gate,
             notify,
-            endpoint_slots: Mutex::new(HashMap::new()),
             endpoint_limits: Mutex::new(HashMap::new()),
             endpoint_cache: Mutex::new(HashMap::new()),
         })
@@ -137,9 +166,33 @@ impl Dispatcher {
             return;
         }
         if let Some(url) = listen_url {
-            let notify = self.notify.clone();
+            let me = self.clone();
             let stop = shutdown.clone();
-            tokio::spawn(async move { listen(url, notify, stop).await });
+            tokio::spawn(async move { listen(url, me, stop).await });
+        }
+        let handed = self.handed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut handed) = handed {
+            let me = self.clone();
+            tokio::spawn(async move {
+                while let Some(h) = handed.recv().await {
+                    let me = me.clone();
+                    tokio::spawn(async move {
+                        let notify = me.notify.clone();
+                        let Handed {
+                            claimed,
+                            slot,
+                            endpoint_slot,
+                        } = h;
+                        if let Err(e) = me.try_process(&claimed, Some(endpoint_slot)).await {
+                            tracing::error!(error = %e, delivery = %claimed.id, "delivery processing failed; retried after the lease expires");
+                        }
+                        drop(slot);
+                        if me.capacity.has_backlog() {
+                            notify.notify_one();
+                        }
+                    });
+                }
+            });
         }
         let me = self.clone();
         tokio::spawn(async move { me.run(shutdown).await });
@@ -148,13 +201,20 @@ impl Dispatcher {
     async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
             loop {
-                let free = self.slots.available_permits();
+                let free = self.capacity.slots.available_permits();
                 if free == 0 || shutdown.is_cancelled() {
                     break;
                 }
-                let claimed = match self.claim(free.min(200) as u64).await {
+                let limit = free.min(200);
+                self.capacity.clear_backlog();
+                let claimed = match self.claim(limit as u64).await {
+                    Ok(c) if c.len() == limit => {
+                        self.capacity.mark_backlog();
+                        c
+                    }
                     Ok(c) => c,
                     Err(e) => {
+                        self.capacity.mark_backlog();
                         tracing::warn!(error = %e, "claiming deliveries failed");
                         break;
                     }
@@ -163,15 +223,18 @@ impl Dispatcher {
                     break;
                 }
                 for c in claimed {
-                    let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                    let Ok(permit) = self.capacity.slots.clone().acquire_owned().await else {
                         return;
                     };
                     let me = self.clone();
                     tokio::spawn(async move {
                         let notify = me.notify.clone();
+                        let capacity = me.capacity.clone();
                         me.process(c).await;
                         drop(permit);
-                        notify.notify_one();
+                        if capacity.has_backlog() {
+                            notify.notify_one();
+                        }
                     });
                 }
             }
@@ -184,7 +247,9 @@ impl Dispatcher {
         // Let deliveries in flight finish; what does not finish is re-leased after expiry.
         let _ = tokio::time::timeout(
             self.settings.timeout + Duration::from_secs(1),
-            self.slots.acquire_many(self.settings.concurrency as u32),
+            self.capacity
+                .slots
+                .acquire_many(self.settings.concurrency as u32),
         )
         .await;
     }
@@ -204,9 +269,14 @@ impl Dispatcher {
         }
     }
 
+    /// Something may be due in the queue: the workers look.
+    fn poke(&self) {
+        self.capacity.mark_backlog();
+        self.notify.notify_one();
+    }
+
     fn lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.settings.timeout + Duration::from_secs(30))
-            .unwrap_or(chrono::Duration::minutes(1))
+        lease_for(&self.settings)
     }
 
     /// Leases up to `limit` due deliveries of enabled endpoints. A FIFO endpoint's delivery is due
@@ -219,45 +289,38 @@ impl Dispatcher {
         } else {
             ""
         };
-        let (p1, p2, p3, p4) = if backend == DatabaseBackend::Postgres {
-            ("$1", "$2", "$3", "$4")
-        } else {
-            ("?", "?", "?", "?")
-        };
-        // Parameters: leased_until, leased_by, now, limit (SQLite binds them positionally in order).
+        let [p1, p2, p3, p4] = [1, 2, 3, 4].map(|n| placeholder(backend, n));
+        // A claimed delivery is next due when its lease runs out, so later claims' scans of due
+        // deliveries stop before the ones in flight.
         let sql = format!(
-            "UPDATE deliveries SET leased_until = {p1}, leased_by = {p2} \
+            "UPDATE deliveries SET leased_until = {p1}, leased_by = {p2}, next_attempt_at = {p1} \
              WHERE id IN ( \
                SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
                WHERE d.status = 'pending' AND d.next_attempt_at <= {p3} \
-                 AND (d.leased_until IS NULL OR d.leased_until < {p3x}) AND e.enabled \
+                 AND (d.leased_until IS NULL OR d.leased_until < {p3}) AND e.enabled \
                  AND (e.ordering <> 'fifo_subject' OR NOT EXISTS ( \
                    SELECT 1 FROM deliveries p WHERE p.endpoint_id = d.endpoint_id \
                    AND p.subject = d.subject AND p.status = 'pending' AND p.id < d.id)) \
                ORDER BY d.next_attempt_at LIMIT {p4} {lock}) \
              RETURNING id, event_id, endpoint_id, attempts",
-            p3x = if backend == DatabaseBackend::Postgres {
-                "$3"
-            } else {
-                "?"
-            },
         );
         let leased_until = now + self.lease();
-        let mut values: Vec<sea_orm::Value> = vec![
+        let values: Vec<sea_orm::Value> = vec![
             leased_until.into(),
             self.worker_id.clone().into(),
             now.into(),
+            (limit as i64).into(),
         ];
-        if backend != DatabaseBackend::Postgres {
-            values.push(now.into());
-        }
-        values.push((limit as i64).into());
-        let _turn = self.gate.enter().await;
-        let rows = self
+        let t0 = std::time::Instant::now();
+        let turn = self.gate.enter().await;
+        crate::prof::add(12, t0, 1);
+        let t0 = std::time::Instant::now();
+        let rows = turn
             .db
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
-        drop(_turn);
+        drop(turn);
+        crate::prof::add(9, t0, rows.len() as u64);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let id: String = row.try_get("", "id")?;
@@ -278,7 +341,9 @@ impl Dispatcher {
                 });
             }
         }
+        let t0 = std::time::Instant::now();
         self.load_payloads(&mut out).await?;
+        crate::prof::add(10, t0, out.len() as u64);
         Ok(out)
     }
 
@@ -324,25 +389,6 @@ impl Dispatcher {
             c.payload = loaded.get(c.event_id.as_str()).cloned();
         }
         Ok(())
-    }
-
-    fn endpoint_slot(&self, ep: &endpoint::Model) -> Arc<Semaphore> {
-        let cap = ep
-            .max_concurrency
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(self.settings.endpoint_concurrency as usize);
-        let mut map = self
-            .endpoint_slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let entry = map
-            .entry(ep.id.clone())
-            .or_insert_with(|| (cap, Arc::new(Semaphore::new(cap))));
-        if entry.0 != cap {
-            *entry = (cap, Arc::new(Semaphore::new(cap)));
-        }
-        entry.1.clone()
     }
 
     /// `Err(wait)` when the endpoint's rate limit says wait.
@@ -395,21 +441,21 @@ impl Dispatcher {
             )
             .filter(delivery::Column::Id.eq(c.id.clone()))
             .filter(delivery::Column::LeasedBy.eq(self.worker_id.clone()))
-            .exec(&self.db)
+            .exec(turn.db)
             .await;
         drop(turn);
         if let Err(e) = result {
             tracing::warn!(error = %e, delivery = %c.id, "deferring a delivery failed; its lease will expire");
         }
-        let notify = self.notify.clone();
+        let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            notify.notify_one();
+            me.poke();
         });
     }
 
     async fn process(self: Arc<Self>, c: Claimed) {
-        if let Err(e) = self.try_process(&c).await {
+        if let Err(e) = self.try_process(&c, None).await {
             tracing::error!(error = %e, delivery = %c.id, "delivery processing failed; retried after the lease expires");
         }
     }
@@ -482,14 +528,30 @@ impl Dispatcher {
             .remove(id);
     }
 
-    async fn try_process(self: &Arc<Self>, c: &Claimed) -> Result<(), DbErr> {
+    /// Sends one leased delivery; `held` is its endpoint slot when the writer reserved it.
+    async fn try_process(
+        self: &Arc<Self>,
+        c: &Claimed,
+        held: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<(), DbErr> {
         let Some(snap) = self.snapshot(&c.endpoint_id).await? else {
             return Ok(());
         };
         let ep = &snap.ep;
-        let Ok(permit) = self.endpoint_slot(ep).try_acquire_owned() else {
-            self.defer(c, Duration::from_millis(50)).await;
+        if !ep.enabled {
+            // Disabled since the delivery was handed off: it waits in the queue.
+            self.defer(c, Duration::ZERO).await;
             return Ok(());
+        }
+        let permit = match held {
+            Some(p) => p,
+            None => match self.capacity.endpoint_slot(ep).try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    self.defer(c, Duration::from_millis(50)).await;
+                    return Ok(());
+                }
+            },
         };
         if let Err(wait) = self.endpoint_rate(ep) {
             drop(permit);
@@ -606,13 +668,7 @@ impl Dispatcher {
             now,
             endpoint_change,
         };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if self.recorder.send((plan, reply)).await.is_err() {
-            return Err(DbErr::Custom("the outcome recorder has stopped".into()));
-        }
-        answer
-            .await
-            .map_err(|_| DbErr::Custom("the outcome recorder dropped the outcome".into()))??;
+        self.writer.record(plan).await?;
         if had_change {
             // failing_since or enabled changed: the next delivery must see it.
             self.forget_endpoint(&ep.id);
@@ -635,14 +691,14 @@ impl Dispatcher {
         }
         if ep.ordering == "fifo_subject" && status != delivery::STATUS_PENDING {
             // The next event of this subject may go now.
-            self.notify.notify_one();
+            self.poke();
         }
         Ok(())
     }
 }
 
 /// An attempt's outcome, ready to write.
-struct Plan {
+pub struct Plan {
     attempt: delivery_attempt::ActiveModel,
     delivery: DeliveryId,
     endpoint: EndpointId,
@@ -655,7 +711,7 @@ struct Plan {
     endpoint_change: Option<EndpointChange>,
 }
 
-enum EndpointChange {
+pub(crate) enum EndpointChange {
     Healthy,
     Failing {
         since: DateTime<Utc>,
@@ -663,52 +719,20 @@ enum EndpointChange {
     },
 }
 
-type OutcomeJob = (Plan, tokio::sync::oneshot::Sender<Result<(), DbErr>>);
-
-/// Group commit for outcomes: concurrent attempts are recorded together, one transaction (one
-/// fsync) per batch instead of one per delivery.
-async fn record_outcomes(
-    db: DatabaseConnection,
-    gate: WriteGate,
-    worker: String,
-    jobs: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<OutcomeJob>>>,
-) {
-    let mut batch = Vec::with_capacity(256);
-    loop {
-        let received = jobs.lock().await.recv_many(&mut batch, 256).await;
-        if received == 0 {
-            break;
-        }
-        let _turn = gate.enter().await;
-        let taken = std::mem::take(&mut batch);
-        let plans: Vec<&Plan> = taken.iter().map(|(p, _)| p).collect();
-        match write_outcomes(&db, &worker, &plans).await {
-            Ok(()) => {
-                for (_, reply) in taken {
-                    let _ = reply.send(Ok(()));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, size = taken.len(), "recording outcomes failed; retrying one by one");
-                for (plan, reply) in taken {
-                    let _ = reply.send(write_outcomes(&db, &worker, &[&plan]).await);
-                }
-            }
-        }
-    }
-}
-
-async fn write_outcomes(
-    db: &DatabaseConnection,
+/// Records a batch of attempts and moves their deliveries on, inside the caller's transaction.
+pub async fn write_outcomes(
+    txn: &impl ConnectionTrait,
     worker: &str,
     plans: &[&Plan],
 ) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    let txn = crate::store::begin_write(db).await?;
+    let backend = txn.get_database_backend();
     for chunk in crate::store::pow2_chunks(plans, OUTCOME_CHUNK) {
+        let t0 = std::time::Instant::now();
         delivery_attempt::Entity::insert_many(chunk.iter().map(|p| p.attempt.clone()))
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
+        crate::prof::add(14, t0, chunk.len() as u64);
+        let t0 = std::time::Instant::now();
         // One statement per chunk: `UPDATE … FROM (VALUES …)` reads the same on both backends.
         // Fenced by the lease: a delivery another worker took over is left alone.
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 8 + 1);
@@ -745,6 +769,7 @@ async fn write_outcomes(
         let updated = txn
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
+        crate::prof::add(15, t0, chunk.len() as u64);
         if updated.len() < chunk.len() {
             let kept: std::collections::HashSet<String> = updated
                 .iter()
@@ -766,7 +791,7 @@ async fn write_outcomes(
                         Expr::value(Option::<DateTime<Utc>>::None),
                     )
                     .filter(endpoint::Column::Id.eq(p.endpoint.clone()))
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
             }
             Some(EndpointChange::Failing { since, disable }) => {
@@ -775,7 +800,7 @@ async fn write_outcomes(
                     .col_expr(endpoint::Column::FailingSince, Expr::value(Some(*since)))
                     .filter(endpoint::Column::Id.eq(p.endpoint.clone()))
                     .filter(endpoint::Column::FailingSince.is_null())
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
                 let Some(r) = disable else { continue };
                 endpoint::Entity::update_many()
@@ -785,12 +810,12 @@ async fn write_outcomes(
                         Expr::value(Some(r.clone())),
                     )
                     .filter(endpoint::Column::Id.eq(p.endpoint.clone()))
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
             }
         }
     }
-    txn.commit().await
+    Ok(())
 }
 
 /// Outcomes per statement: 8 parameters each, well under both backends' limits.
@@ -815,7 +840,7 @@ pub fn payload(mut ce: Value, stale: bool) -> Vec<u8> {
 }
 
 /// PostgreSQL LISTEN: another replica's commit wakes this one at once. Reconnects on failure.
-async fn listen(url: String, notify: Arc<Notify>, stop: CancellationToken) {
+async fn listen(url: String, me: Arc<Dispatcher>, stop: CancellationToken) {
     use sea_orm::sqlx::postgres::PgListener;
     loop {
         match PgListener::connect(&url).await {
@@ -825,7 +850,7 @@ async fn listen(url: String, notify: Arc<Notify>, stop: CancellationToken) {
                         tokio::select! {
                             _ = stop.cancelled() => return,
                             n = l.recv() => match n {
-                                Ok(_) => notify.notify_one(),
+                                Ok(_) => me.poke(),
                                 Err(e) => {
                                     tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
                                     break;

@@ -1,23 +1,24 @@
-//! Group commit: concurrent webhooks are written together, one transaction per batch, so one
-//! fsync acknowledges many events. Each event is stored with its raw body and headers, its
-//! normalized form, and one delivery row per matching endpoint (the outbox) in the same
-//! transaction; the HTTP answer goes out only after the commit.
+//! Storing webhooks. Each event is stored with its raw body and headers, its normalized form, and
+//! one delivery row per matching endpoint (the outbox) in the same transaction; concurrent
+//! webhooks share that transaction (group commit, see `crate::writer`), and the HTTP answer goes
+//! out only after the commit.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde_json::Value;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::delivery::handoff::{Handed, Handoff};
+use crate::delivery::{Claimed, Payload};
 use crate::domain::{DeliveryId, EndpointId, EventId, Provider, TenantId};
 use crate::normalize::Normalized;
-use crate::store::{delivery, endpoint, event, subject_head, WriteGate};
+use crate::store::{delivery, endpoint, event, subject_head};
 
 /// One verified, normalized webhook ready to store.
 pub struct Record {
@@ -42,107 +43,26 @@ pub struct Outcome {
     pub deliveries: usize,
 }
 
-struct Job {
-    record: Record,
-    reply: oneshot::Sender<Result<Outcome, String>>,
+/// What storing a batch gave: an answer per record, in order, and the new deliveries.
+#[derive(Default)]
+pub struct Stored {
+    pub outcomes: Vec<Outcome>,
+    /// Leased to this process's workers in the same transaction; sent after the commit.
+    pub handed: Vec<Handed>,
+    /// Some new deliveries were left in the queue for whichever worker claims them first.
+    pub queued: bool,
 }
 
-#[derive(Clone)]
-pub struct IngestWriter {
-    tx: mpsc::Sender<Job>,
-}
-
-impl IngestWriter {
-    /// Starts the writer task; it runs until every handle is dropped, after finishing what it has.
-    pub fn start(
-        db: DatabaseConnection,
-        gate: WriteGate,
-        max_batch: usize,
-        wake: Arc<Notify>,
-    ) -> Self {
-        let (tx, rx) = mpsc::channel(16 * max_batch.max(1));
-        // SQLite has one writer anyway; PostgreSQL takes several transactions at once, and each
-        // writer's round trips to the server overlap with the others'.
-        let writers = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-            4
-        } else {
-            1
-        };
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..writers {
-            tokio::spawn(run(
-                db.clone(),
-                gate.clone(),
-                rx.clone(),
-                max_batch.max(1),
-                wake.clone(),
-            ));
-        }
-        Self { tx }
-    }
-
-    pub async fn submit(&self, record: Record) -> Result<Outcome, String> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job { record, reply })
-            .await
-            .map_err(|_| "the ingest writer has stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the ingest writer dropped the request".to_owned())?
-    }
-}
-
-async fn run(
-    db: DatabaseConnection,
-    gate: WriteGate,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    max_batch: usize,
-    wake: Arc<Notify>,
-) {
-    let mut batch = Vec::with_capacity(max_batch);
-    loop {
-        // One writer collects a batch at a time; the others write theirs meanwhile.
-        let received = rx.lock().await.recv_many(&mut batch, max_batch).await;
-        if received == 0 {
-            break;
-        }
-        let jobs = std::mem::take(&mut batch);
-        let records: Vec<&Record> = jobs.iter().map(|j| &j.record).collect();
-        let _turn = gate.enter().await;
-        match write_batch(&db, &records).await {
-            Ok(outcomes) => {
-                if outcomes.iter().any(|o| o.deliveries > 0) {
-                    wake.notify_one();
-                }
-                for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                // One bad record must not fail its neighbours: retry each on its own.
-                tracing::warn!(error = %e, size = jobs.len(), "ingest batch failed; retrying one by one");
-                for job in jobs {
-                    let result = write_batch(&db, &[&job.record])
-                        .await
-                        .map(|mut o| o.remove(0))
-                        .map_err(|e| {
-                            tracing::error!(error = %e, event = %job.record.id, "storing an event failed");
-                            "the event could not be stored".to_owned()
-                        });
-                    if result.as_ref().is_ok_and(|o| o.deliveries > 0) {
-                        wake.notify_one();
-                    }
-                    let _ = job.reply.send(result);
-                }
-            }
-        }
-    }
-}
-
-async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec<Outcome>, DbErr> {
-    let backend = db.get_database_backend();
-    let txn = crate::store::begin_write(db).await?;
+/// Stores a batch of webhooks inside the caller's transaction: the events (a retry of one
+/// already stored inserts nothing), their subjects' heads, and one delivery per matching
+/// endpoint, leased to this process's workers when they have room for it now.
+pub async fn store_events(
+    txn: &impl ConnectionTrait,
+    records: &[&Record],
+    handoff: &Handoff,
+) -> Result<Stored, DbErr> {
+    let backend = txn.get_database_backend();
+    let t0 = std::time::Instant::now();
     // The batch's tenants' enabled endpoints, in one query.
     let mut tenants: Vec<TenantId> = records.iter().map(|r| r.tenant_id.clone()).collect();
     tenants.sort();
@@ -152,23 +72,33 @@ async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec
         for ep in endpoint::Entity::find()
             .filter(endpoint::Column::TenantId.is_in(chunk.iter().cloned()))
             .filter(endpoint::Column::Enabled.eq(true))
-            .all(&txn)
+            .all(txn)
             .await?
         {
             endpoints.entry(ep.tenant_id.clone()).or_default().push(ep);
         }
     }
 
+    crate::prof::add(2, t0, 1);
+    let t0 = std::time::Instant::now();
     // Multi-row statements: a batch costs a handful of statements, not a few per event.
-    let inserted = insert_events(&txn, backend, records).await?;
-    let stale = advance_heads(&txn, backend, records, &inserted).await?;
+    let inserted = insert_events(txn, backend, records).await?;
+    crate::prof::add(3, t0, 1);
+    let t0 = std::time::Instant::now();
+    let stale = advance_heads(txn, backend, records, &inserted).await?;
+    crate::prof::add(4, t0, 1);
+    let t0 = std::time::Instant::now();
 
     let now = Utc::now();
-    let mut outcomes = Vec::with_capacity(records.len());
+    let leased_until = handoff.lease_until(now);
+    let mut stored = Stored {
+        outcomes: Vec::with_capacity(records.len()),
+        ..Stored::default()
+    };
     let mut rows: Vec<[Expr; 15]> = Vec::new();
     for r in records {
         if !inserted.contains(r.id.as_str()) {
-            outcomes.push(duplicate_of(&txn, r).await?);
+            stored.outcomes.push(duplicate_of(txn, r).await?);
             continue;
         }
         let n = &r.normalized;
@@ -178,20 +108,37 @@ async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec
             .map(Vec::as_slice)
             .unwrap_or_default();
         let before = rows.len();
+        let mut body: Option<Arc<Payload>> = None;
         for e in targets.iter().filter(|e| {
             (!is_stale || e.include_stale) && filter_matches(&e.event_types, n.event_type)
         }) {
+            let id = DeliveryId::generate();
+            let lease = handoff.reserve(e).map(|slots| {
+                let payload = body
+                    .get_or_insert_with(|| Arc::new(Payload::of(r, is_stale)))
+                    .clone();
+                stored.handed.push(slots.with(Claimed {
+                    id: id.clone(),
+                    event_id: r.id.clone(),
+                    endpoint_id: e.id.clone(),
+                    attempts: 0,
+                    payload: Some(payload),
+                }));
+            });
+            stored.queued |= lease.is_none();
             rows.push([
-                Expr::value(DeliveryId::generate().to_string()),
+                Expr::value(id.to_string()),
                 Expr::value(r.tenant_id.to_string()),
                 Expr::value(r.id.to_string()),
                 Expr::value(EndpointId::to_string(&e.id)),
                 Expr::value(n.subject.clone()),
                 Expr::value(delivery::STATUS_PENDING),
                 Expr::value(0i32),
-                Expr::value(now),
-                Expr::value(Option::<DateTime<Utc>>::None),
-                Expr::value(Option::<String>::None),
+                // A leased delivery is next due when its lease runs out: until then the claim's
+                // scan of due deliveries never passes over it.
+                Expr::value(lease.map_or(now, |()| leased_until)),
+                Expr::value(lease.map(|()| leased_until)),
+                Expr::value(lease.map(|()| handoff.worker_id().to_owned())),
                 Expr::value(now),
                 Expr::value(now),
                 Expr::value(Option::<i32>::None),
@@ -199,7 +146,7 @@ async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec
                 Expr::value(Option::<DateTime<Utc>>::None),
             ]);
         }
-        outcomes.push(Outcome {
+        stored.outcomes.push(Outcome {
             event_id: r.id.clone(),
             duplicate: false,
             stale: is_stale,
@@ -231,13 +178,13 @@ async fn write_batch(db: &DatabaseConnection, records: &[&Record]) -> Result<Vec
         txn.execute_raw(backend.build(&insert)).await?;
     }
 
-    if backend == sea_orm::DatabaseBackend::Postgres && outcomes.iter().any(|o| o.deliveries > 0) {
+    if backend == sea_orm::DatabaseBackend::Postgres && stored.queued {
         // Delivered on commit to every replica's LISTEN, so another process's workers start at once.
         txn.execute_unprepared(&format!("NOTIFY {}", crate::delivery::NOTIFY_CHANNEL))
             .await?;
     }
-    txn.commit().await?;
-    Ok(outcomes)
+    crate::prof::add(5, t0, 1);
+    Ok(stored)
 }
 
 /// Rows per multi-row statement: well under both backends' limits on bound parameters.

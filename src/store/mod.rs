@@ -30,6 +30,10 @@ use crate::config::{DatabaseTarget, Settings, SqliteSync};
 /// Opens the pool. For SQLite: WAL (readers never block the writer), foreign keys enforced, a busy
 /// timeout instead of immediate `SQLITE_BUSY`, and the file (and its folder) created on first run.
 pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    open(settings, settings.database_max_connections).await
+}
+
+async fn open(settings: &Settings, connections: u32) -> anyhow::Result<DatabaseConnection> {
     let options = match &settings.database {
         DatabaseTarget::Sqlite { url, .. } => {
             if let Some(dir) = sqlite_file(url).and_then(|f| f.parent().map(PathBuf::from)) {
@@ -53,6 +57,8 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
                     .busy_timeout(Duration::from_secs(10))
                     .synchronous(sync)
                     .create_if_missing(true)
+                    // Statement journals of multi-row statements stay in memory, not temp files.
+                    .pragma("temp_store", "memory")
             });
             o
         }
@@ -72,7 +78,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
     };
     let mut options = options;
     options
-        .max_connections(settings.database_max_connections)
+        .max_connections(connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
@@ -198,24 +204,51 @@ pub async fn begin_write<C: sea_orm::TransactionTrait>(
     .await
 }
 
+/// The hot writers of this process: ingest, claims and outcomes.
+///
 /// SQLite has one writer at a time, and a writer waiting for its lock inside SQLite sleeps in
-/// the busy handler (1, 2, 5, 10 ms ...). The hot writers of this process (ingest, claims,
-/// outcomes) queue here instead, in order and without sleeping. On PostgreSQL the gate is open.
+/// the busy handler (1, 2, 5, 10 ms ...); so the hot writers queue here instead, in order and
+/// without sleeping, and write through one connection of their own. That connection's page
+/// cache stays warm: a pooled connection drops its whole cache whenever another connection has
+/// written, and the hot path would read the same index pages again on every transaction.
+/// On PostgreSQL the gate is open and the writers share the pool.
 #[derive(Clone)]
-pub struct WriteGate(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
+pub struct WriteGate {
+    db: DatabaseConnection,
+    turn: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A writer's turn: the connection to write with, for as long as the turn is held.
+pub struct Turn<'a> {
+    pub db: &'a DatabaseConnection,
+    _held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
 
 impl WriteGate {
-    pub fn for_db(db: &DatabaseConnection) -> Self {
-        match db.get_database_backend() {
-            DatabaseBackend::Sqlite => Self(Some(std::sync::Arc::new(tokio::sync::Mutex::new(())))),
-            _ => Self(None),
-        }
+    pub async fn open(settings: &Settings, pool: &DatabaseConnection) -> anyhow::Result<Self> {
+        Ok(match pool.get_database_backend() {
+            DatabaseBackend::Sqlite => Self {
+                db: open(settings, 1).await?,
+                turn: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+            },
+            _ => Self {
+                db: pool.clone(),
+                turn: None,
+            },
+        })
     }
 
-    pub async fn enter(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match &self.0 {
-            Some(m) => Some(m.clone().lock_owned().await),
-            None => None,
+    pub fn backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
+    pub async fn enter(&self) -> Turn<'_> {
+        Turn {
+            db: &self.db,
+            _held: match &self.turn {
+                Some(m) => Some(m.clone().lock_owned().await),
+                None => None,
+            },
         }
     }
 }

@@ -612,11 +612,72 @@ async fn a_delivery_whose_worker_died_is_taken_over_when_its_lease_expires() {
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(
+        Some(row.next_attempt_at),
+        row.leased_until,
+        "a leased delivery is next due when its lease runs out"
+    );
+    // Time passes beyond the lease.
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
     let mut expired: gateway::store::delivery::ActiveModel = row.into();
-    expired.leased_until = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    expired.leased_until = Set(Some(past));
+    expired.next_attempt_at = Set(past);
     expired.update(&s.app.state.db).await.unwrap();
     assert_eq!(s.drain().await, 1);
     assert_eq!(rx.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_delivery_is_leased_when_stored_and_sent_without_being_claimed() {
+    use sea_orm::EntityTrait;
+    let s = setup_with(|c| c.delivery_enabled = true).await;
+    let rx = Receiver::start().await;
+    rx.set_delay(Duration::from_millis(1500));
+    s.endpoint(&rx.url, json!({})).await;
+    s.event(1, "VC-HANDOFF").await;
+
+    // Acknowledged: the row is leased to this process (the request is on its way to the slow
+    // receiver) and due only when the lease runs out, so no claim can take it.
+    let rows = gateway::store::delivery::Entity::find()
+        .all(&s.app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "pending");
+    assert!(rows[0].leased_by.is_some(), "stored with its lease");
+    assert_eq!(rows[0].leased_until, Some(rows[0].next_attempt_at));
+    assert!(rows[0].next_attempt_at > chrono::Utc::now() + chrono::Duration::seconds(5));
+    assert!(s.app.state.delivery.claim(10).await.unwrap().is_empty());
+    assert_eq!(rx.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+
+    let done = wait_until(Duration::from_secs(5), || async {
+        gateway::store::delivery::Entity::find_by_id(rows[0].id.clone())
+            .one(&s.app.state.db)
+            .await
+            .unwrap()
+            .filter(|d| d.status == "succeeded")
+    })
+    .await;
+    assert!(done.is_some(), "the outcome is recorded");
+    assert_eq!(rx.received().len(), 1, "sent once");
+}
+
+/// Polls `check` until it returns something or `limit` passes.
+async fn wait_until<T, F, Fut>(limit: Duration, check: F) -> Option<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

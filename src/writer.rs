@@ -1,0 +1,207 @@
+//! The write path's group commit. Webhooks being acknowledged and delivery attempts being
+//! recorded queue here; each cycle writes everything waiting, both kinds, in one transaction:
+//! one commit (one fsync on SQLite) answers them all. On SQLite there is one writer, on its own
+//! connection; on PostgreSQL several, whose round trips overlap.
+//!
+//! A cycle's new deliveries are leased to this process's workers in the same transaction when
+//! they have room (`delivery::handoff`), and sent right after the commit without being claimed.
+
+use std::sync::Arc;
+
+use sea_orm::DbErr;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::delivery::handoff::Handoff;
+use crate::delivery::{write_outcomes, Plan};
+use crate::ingest::writer::{store_events, Outcome, Record, Stored};
+use crate::store::WriteGate;
+
+type EventJob = (Record, oneshot::Sender<Result<Outcome, String>>);
+type OutcomeJob = (Plan, oneshot::Sender<Result<(), DbErr>>);
+
+#[derive(Clone)]
+pub struct Writer {
+    events: mpsc::Sender<EventJob>,
+    outcomes: mpsc::Sender<OutcomeJob>,
+}
+
+struct Inbox {
+    events: mpsc::Receiver<EventJob>,
+    outcomes: mpsc::Receiver<OutcomeJob>,
+}
+
+impl Writer {
+    /// Starts the writer tasks; they run until every handle is dropped, after finishing what
+    /// they have. `wake` is told when new deliveries wait in the queue.
+    pub fn start(gate: WriteGate, max_batch: usize, handoff: Handoff, wake: Arc<Notify>) -> Self {
+        let max_batch = max_batch.max(1);
+        let (events, events_rx) = mpsc::channel(16 * max_batch);
+        let (outcomes, outcomes_rx) = mpsc::channel(16 * max_batch);
+        let inbox = Arc::new(tokio::sync::Mutex::new(Inbox {
+            events: events_rx,
+            outcomes: outcomes_rx,
+        }));
+        let writers = if gate.backend() == sea_orm::DatabaseBackend::Postgres {
+            4
+        } else {
+            1
+        };
+        for _ in 0..writers {
+            let cycle = Cycle {
+                gate: gate.clone(),
+                handoff: handoff.clone(),
+                wake: wake.clone(),
+            };
+            tokio::spawn(run(cycle, inbox.clone(), max_batch));
+        }
+        Self { events, outcomes }
+    }
+
+    /// Stores a verified webhook; answers after the commit.
+    pub async fn submit(&self, record: Record) -> Result<Outcome, String> {
+        let (reply, answer) = oneshot::channel();
+        self.events
+            .send((record, reply))
+            .await
+            .map_err(|_| "the writer has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the writer dropped the request".to_owned())?
+    }
+
+    /// Records a delivery attempt; answers after the commit.
+    pub async fn record(&self, plan: Plan) -> Result<(), DbErr> {
+        let (reply, answer) = oneshot::channel();
+        self.outcomes
+            .send((plan, reply))
+            .await
+            .map_err(|_| DbErr::Custom("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| DbErr::Custom("the writer dropped the outcome".into()))?
+    }
+}
+
+async fn run(cycle: Cycle, inbox: Arc<tokio::sync::Mutex<Inbox>>, max_batch: usize) {
+    let (mut events_open, mut outcomes_open) = (true, true);
+    loop {
+        let mut events = Vec::new();
+        let mut outcomes = Vec::new();
+        {
+            // One writer collects at a time; the others write theirs meanwhile.
+            let mut inbox = inbox.lock().await;
+            let inbox = &mut *inbox;
+            tokio::select! {
+                n = inbox.events.recv_many(&mut events, max_batch), if events_open => {
+                    events_open = n > 0;
+                }
+                n = inbox.outcomes.recv_many(&mut outcomes, max_batch), if outcomes_open => {
+                    outcomes_open = n > 0;
+                }
+                else => return,
+            }
+            // Whatever else is waiting joins this cycle.
+            while events.len() < max_batch {
+                match inbox.events.try_recv() {
+                    Ok(job) => events.push(job),
+                    Err(_) => break,
+                }
+            }
+            while outcomes.len() < max_batch {
+                match inbox.outcomes.try_recv() {
+                    Ok(job) => outcomes.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        if events.is_empty() && outcomes.is_empty() {
+            continue;
+        }
+        cycle.write(events, outcomes).await;
+    }
+}
+
+struct Cycle {
+    gate: WriteGate,
+    handoff: Handoff,
+    wake: Arc<Notify>,
+}
+
+impl Cycle {
+    async fn write(&self, events: Vec<EventJob>, outcomes: Vec<OutcomeJob>) {
+        let records: Vec<&Record> = events.iter().map(|(r, _)| r).collect();
+        let plans: Vec<&Plan> = outcomes.iter().map(|(p, _)| p).collect();
+        let t0 = std::time::Instant::now();
+        let turn = self.gate.enter().await;
+        crate::prof::add(0, t0, 1);
+        let t0 = std::time::Instant::now();
+        let result = self.transaction(turn.db, &records, &plans).await;
+        crate::prof::add(7, t0, records.len() as u64);
+        crate::prof::add(8, t0, plans.len() as u64);
+        match result {
+            Ok(mut stored) => {
+                drop(turn);
+                let answers = std::mem::take(&mut stored.outcomes);
+                self.done(stored);
+                for ((_, reply), outcome) in events.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(outcome));
+                }
+                for (_, reply) in outcomes {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                // One bad row must not fail its neighbours: each is written on its own.
+                tracing::warn!(error = %e, events = events.len(), outcomes = outcomes.len(), "write cycle failed; retrying one by one");
+                for (plan, reply) in outcomes {
+                    let _ = reply.send(self.transaction(turn.db, &[], &[&plan]).await.map(drop));
+                }
+                for (record, reply) in events {
+                    let result = match self.transaction(turn.db, &[&record], &[]).await {
+                        Ok(mut stored) => {
+                            let outcome = stored.outcomes.remove(0);
+                            self.done(stored);
+                            Ok(outcome)
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, event = %record.id, "storing an event failed");
+                            Err("the event could not be stored".to_owned())
+                        }
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    async fn transaction(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        records: &[&Record],
+        plans: &[&Plan],
+    ) -> Result<Stored, DbErr> {
+        let txn = crate::store::begin_write(db).await?;
+        if !plans.is_empty() {
+            write_outcomes(&txn, self.handoff.worker_id(), plans).await?;
+        }
+        let stored = if records.is_empty() {
+            Stored::default()
+        } else {
+            store_events(&txn, records, &self.handoff).await?
+        };
+        let t0 = std::time::Instant::now();
+        txn.commit().await?;
+        crate::prof::add(6, t0, 1);
+        Ok(stored)
+    }
+
+    /// After a commit: the handed-off deliveries go to the workers, and the workers look at the
+    /// queue when some deliveries wait there.
+    fn done(&self, stored: Stored) {
+        if stored.queued {
+            self.handoff.queued();
+            self.wake.notify_one();
+        }
+        self.handoff.send(stored.handed);
+    }
+}
