@@ -24,7 +24,6 @@ pub mod ingest;
 pub mod metrics;
 pub mod normalize;
 pub mod openapi;
-pub mod prof;
 pub mod providers;
 pub mod rate_limit;
 pub mod signature;

@@ -220,7 +220,6 @@ impl Application {
             crate::config::DatabaseTarget::Sqlite { .. } => None,
         };
         state.delivery.spawn(listen_url, state.shutdown.clone());
-        crate::prof::spawn();
         store::spawn_checkpointer(state.db.clone(), state.shutdown.clone());
         let local_addr = listener.local_addr()?;
         let server = serve(listener, state.clone())?;

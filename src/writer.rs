@@ -131,13 +131,8 @@ impl Cycle {
     async fn write(&self, events: Vec<EventJob>, outcomes: Vec<OutcomeJob>) {
         let records: Vec<&Record> = events.iter().map(|(r, _)| r).collect();
         let plans: Vec<&Plan> = outcomes.iter().map(|(p, _)| p).collect();
-        let t0 = std::time::Instant::now();
         let turn = self.gate.enter().await;
-        crate::prof::add(0, t0, 1);
-        let t0 = std::time::Instant::now();
         let result = self.transaction(turn.db, &records, &plans).await;
-        crate::prof::add(7, t0, records.len() as u64);
-        crate::prof::add(8, t0, plans.len() as u64);
         match result {
             Ok(mut stored) => {
                 drop(turn);
@@ -189,9 +184,7 @@ impl Cycle {
         } else {
             store_events(&txn, records, &self.handoff).await?
         };
-        let t0 = std::time::Instant::now();
         txn.commit().await?;
-        crate::prof::add(6, t0, 1);
         Ok(stored)
     }
 

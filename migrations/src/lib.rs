@@ -8,6 +8,7 @@ mod m20261122_000002_admin;
 mod m20261122_000003_events;
 mod m20261122_000004_delivery;
 mod m20261122_000005_provider_actions;
+mod m20261123_000006_event_compression;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_events::Migration),
             Box::new(m20261122_000004_delivery::Migration),
             Box::new(m20261122_000005_provider_actions::Migration),
+            Box::new(m20261123_000006_event_compression::Migration),
         ]
     }
 }

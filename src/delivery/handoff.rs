@@ -68,11 +68,10 @@ impl Capacity {
     }
 }
 
-/// A delivery leased at insert time, with the slots it will be sent in.
+/// A delivery leased at insert time, with the slot it will be sent in.
 pub struct Handed {
     pub claimed: Claimed,
     pub(super) slot: OwnedSemaphorePermit,
-    pub(super) endpoint_slot: OwnedSemaphorePermit,
 }
 
 /// The writer's side of the hand-off.
@@ -113,19 +112,16 @@ impl Handoff {
         &self.worker_id
     }
 
-    /// Slots for one new delivery to `ep`, if it can be sent now. A FIFO endpoint's deliveries
-    /// always go through the queue, which orders them per subject.
+    /// A worker slot for one new delivery to `ep`, if one is free now (the endpoint's own
+    /// limit is applied when it is sent). A FIFO endpoint's deliveries always go through the
+    /// queue, which orders them per subject.
     pub fn reserve(&self, ep: &endpoint::Model) -> Option<Reserved> {
         self.tx.as_ref()?;
         if ep.ordering == "fifo_subject" {
             return None;
         }
         let slot = self.capacity.slots.clone().try_acquire_owned().ok()?;
-        let endpoint_slot = self.capacity.endpoint_slot(ep).try_acquire_owned().ok()?;
-        Some(Reserved {
-            slot,
-            endpoint_slot,
-        })
+        Some(Reserved { slot })
     }
 
     /// The lease a handed-off delivery is stored with.
@@ -148,10 +144,9 @@ impl Handoff {
     }
 }
 
-/// Slots taken for a delivery not yet committed; dropped (and freed) if the commit fails.
+/// A slot taken for a delivery not yet committed; dropped (and freed) if the commit fails.
 pub struct Reserved {
     slot: OwnedSemaphorePermit,
-    endpoint_slot: OwnedSemaphorePermit,
 }
 
 impl Reserved {
@@ -159,7 +154,6 @@ impl Reserved {
         Handed {
             claimed,
             slot: self.slot,
-            endpoint_slot: self.endpoint_slot,
         }
     }
 }

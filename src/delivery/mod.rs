@@ -89,6 +89,9 @@ pub struct Dispatcher {
 
 const ENDPOINT_CACHE_TTL: Duration = Duration::from_secs(1);
 
+/// How long a delivery waits in memory for a slot of its endpoint before going back to the queue.
+const ENDPOINT_SLOT_WAIT: Duration = Duration::from_millis(250);
+
 /// An endpoint as the workers send to it: its row, its active secrets' keys, its headers.
 pub struct Snapshot {
     pub ep: endpoint::Model,
@@ -178,12 +181,8 @@ impl Dispatcher {
                     let me = me.clone();
                     tokio::spawn(async move {
                         let notify = me.notify.clone();
-                        let Handed {
-                            claimed,
-                            slot,
-                            endpoint_slot,
-                        } = h;
-                        if let Err(e) = me.try_process(&claimed, Some(endpoint_slot)).await {
+                        let Handed { claimed, slot } = h;
+                        if let Err(e) = me.try_process(&claimed).await {
                             tracing::error!(error = %e, delivery = %claimed.id, "delivery processing failed; retried after the lease expires");
                         }
                         drop(slot);
@@ -311,16 +310,12 @@ impl Dispatcher {
             now.into(),
             (limit as i64).into(),
         ];
-        let t0 = std::time::Instant::now();
         let turn = self.gate.enter().await;
-        crate::prof::add(12, t0, 1);
-        let t0 = std::time::Instant::now();
         let rows = turn
             .db
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
         drop(turn);
-        crate::prof::add(9, t0, rows.len() as u64);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let id: String = row.try_get("", "id")?;
@@ -341,9 +336,7 @@ impl Dispatcher {
                 });
             }
         }
-        let t0 = std::time::Instant::now();
         self.load_payloads(&mut out).await?;
-        crate::prof::add(10, t0, out.len() as u64);
         Ok(out)
     }
 
@@ -455,7 +448,7 @@ impl Dispatcher {
     }
 
     async fn process(self: Arc<Self>, c: Claimed) {
-        if let Err(e) = self.try_process(&c, None).await {
+        if let Err(e) = self.try_process(&c).await {
             tracing::error!(error = %e, delivery = %c.id, "delivery processing failed; retried after the lease expires");
         }
     }
@@ -528,12 +521,8 @@ impl Dispatcher {
             .remove(id);
     }
 
-    /// Sends one leased delivery; `held` is its endpoint slot when the writer reserved it.
-    async fn try_process(
-        self: &Arc<Self>,
-        c: &Claimed,
-        held: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) -> Result<(), DbErr> {
+    /// Sends one leased delivery.
+    async fn try_process(self: &Arc<Self>, c: &Claimed) -> Result<(), DbErr> {
         let Some(snap) = self.snapshot(&c.endpoint_id).await? else {
             return Ok(());
         };
@@ -543,15 +532,15 @@ impl Dispatcher {
             self.defer(c, Duration::ZERO).await;
             return Ok(());
         }
-        let permit = match held {
-            Some(p) => p,
-            None => match self.capacity.endpoint_slot(ep).try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => {
-                    self.defer(c, Duration::from_millis(50)).await;
-                    return Ok(());
-                }
-            },
+        // A fast endpoint frees a slot within milliseconds: waiting a little here is cheaper
+        // than putting the delivery back in the queue. A slow one gets it back after the wait.
+        let slot = self.capacity.endpoint_slot(ep);
+        let permit = match tokio::time::timeout(ENDPOINT_SLOT_WAIT, slot.acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                self.defer(c, Duration::from_millis(50)).await;
+                return Ok(());
+            }
         };
         if let Err(wait) = self.endpoint_rate(ep) {
             drop(permit);
@@ -727,12 +716,9 @@ pub async fn write_outcomes(
 ) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
     for chunk in crate::store::pow2_chunks(plans, OUTCOME_CHUNK) {
-        let t0 = std::time::Instant::now();
         delivery_attempt::Entity::insert_many(chunk.iter().map(|p| p.attempt.clone()))
             .exec_without_returning(txn)
             .await?;
-        crate::prof::add(14, t0, chunk.len() as u64);
-        let t0 = std::time::Instant::now();
         // One statement per chunk: `UPDATE … FROM (VALUES …)` reads the same on both backends.
         // Fenced by the lease: a delivery another worker took over is left alone.
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 8 + 1);
@@ -769,7 +755,6 @@ pub async fn write_outcomes(
         let updated = txn
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
-        crate::prof::add(15, t0, chunk.len() as u64);
         if updated.len() < chunk.len() {
             let kept: std::collections::HashSet<String> = updated
                 .iter()

@@ -62,7 +62,6 @@ pub async fn store_events(
     handoff: &Handoff,
 ) -> Result<Stored, DbErr> {
     let backend = txn.get_database_backend();
-    let t0 = std::time::Instant::now();
     // The batch's tenants' enabled endpoints, in one query.
     let mut tenants: Vec<TenantId> = records.iter().map(|r| r.tenant_id.clone()).collect();
     tenants.sort();
@@ -79,15 +78,19 @@ pub async fn store_events(
         }
     }
 
-    crate::prof::add(2, t0, 1);
-    let t0 = std::time::Instant::now();
     // Multi-row statements: a batch costs a handful of statements, not a few per event.
-    let inserted = insert_events(txn, backend, records).await?;
-    crate::prof::add(3, t0, 1);
-    let t0 = std::time::Instant::now();
-    let stale = advance_heads(txn, backend, records, &inserted).await?;
-    crate::prof::add(4, t0, 1);
-    let t0 = std::time::Instant::now();
+    // Staleness is judged before the insert, so each event is written once with its flag; a
+    // retry in the batch (inserted nothing) is judged again without it, which is rare.
+    let heads = read_heads(txn, backend, records).await?;
+    let mut judged = judge(records, &heads, |_| true);
+    let inserted = insert_events(txn, backend, records, &judged.stale).await?;
+    if inserted.len() < records.len() {
+        let again = judge(records, &heads, |r| inserted.contains(r.id.as_str()));
+        correct_stale(txn, &inserted, &judged.stale, &again.stale).await?;
+        judged = again;
+    }
+    write_heads(txn, backend, &judged.moved).await?;
+    let stale = judged.stale;
 
     let now = Utc::now();
     let leased_until = handoff.lease_until(now);
@@ -183,7 +186,6 @@ pub async fn store_events(
         txn.execute_unprepared(&format!("NOTIFY {}", crate::delivery::NOTIFY_CHANNEL))
             .await?;
     }
-    crate::prof::add(5, t0, 1);
     Ok(stored)
 }
 
@@ -200,6 +202,7 @@ async fn insert_events(
     txn: &impl ConnectionTrait,
     backend: sea_orm::DatabaseBackend,
     records: &[&Record],
+    stale: &HashSet<String>,
 ) -> Result<HashSet<String>, DbErr> {
     let mut inserted = HashSet::with_capacity(records.len());
     for chunk in crate::store::pow2_chunks(records, CHUNK) {
@@ -252,7 +255,7 @@ async fn insert_events(
                     Expr::value(n.subject.clone()),
                     Expr::value(n.data.status.as_str()),
                     Expr::value(n.order_key.clone()),
-                    Expr::value(false),
+                    Expr::value(stale.contains(r.id.as_str())),
                     Expr::value(n.occurred_at),
                     Expr::value(r.received_at),
                     json(&r.cloud_event),
@@ -293,60 +296,50 @@ async fn duplicate_of(txn: &impl ConnectionTrait, r: &Record) -> Result<Outcome,
 
 type HeadKey = (String, &'static str, String);
 
-/// Moves each subject's head (the newest order key seen) forward and returns the ids of the
-/// inserted events that are older than their subject's head: those are stale. Events are
-/// judged in batch order, exactly as if they had been written one by one.
+fn head_key(r: &Record) -> Option<HeadKey> {
+    let key = r.normalized.staleness_key.as_ref()?;
+    Some((r.tenant_id.to_string(), r.provider.as_str(), key.clone()))
+}
+
+/// The current heads (the newest order key seen, and its event) of the batch's subjects.
 ///
-/// Every head of the batch is first made to exist (an empty order key sorts before any real
-/// one) and then read, locked on PostgreSQL in key order, so concurrent writers (other
-/// writers of this process, other replicas) serialize per subject and judge from the same head.
-async fn advance_heads(
+/// On PostgreSQL every head is first made to exist (an empty order key sorts before any real
+/// one) and then read locked, in key order, so concurrent writers (other writers of this
+/// process, other replicas) serialize per subject and judge from the same head. On SQLite the
+/// transaction already holds the database's one write lock.
+async fn read_heads(
     txn: &impl ConnectionTrait,
     backend: sea_orm::DatabaseBackend,
     records: &[&Record],
-    inserted: &HashSet<String>,
-) -> Result<HashSet<String>, DbErr> {
-    let keyed: Vec<(&Record, HeadKey)> = records
+) -> Result<HashMap<HeadKey, (String, String)>, DbErr> {
+    let keys: Vec<HeadKey> = records
         .iter()
-        .filter(|r| inserted.contains(r.id.as_str()))
-        .filter_map(|r| {
-            let key = r.normalized.staleness_key.as_ref()?;
-            Some((
-                *r,
-                (r.tenant_id.to_string(), r.provider.as_str(), key.clone()),
-            ))
-        })
-        .collect();
-    let mut stale = HashSet::new();
-    if keyed.is_empty() {
-        return Ok(stale);
-    }
-    let keys: Vec<&HeadKey> = keyed
-        .iter()
-        .map(|(_, k)| k)
+        .filter_map(|r| head_key(r))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut heads: HashMap<HeadKey, (String, String)> = HashMap::with_capacity(keys.len());
+    let mut heads = HashMap::with_capacity(keys.len());
+    let postgres = backend == sea_orm::DatabaseBackend::Postgres;
     for chunk in crate::store::pow2_chunks(&keys, CHUNK) {
-        let mut ensure = Query::insert();
-        ensure
-            .into_table(subject_head::Entity)
-            .columns(HEAD_COLUMNS)
-            .on_conflict(OnConflict::columns(HEAD_KEY).do_nothing().to_owned());
-        for (tenant, provider, subject) in chunk {
+        if postgres {
+            let mut ensure = Query::insert();
             ensure
-                .values([
-                    Expr::value(tenant.clone()),
-                    Expr::value(*provider),
-                    Expr::value(subject.clone()),
-                    Expr::value(""),
-                    Expr::value(""),
-                ])
-                .map_err(query_error)?;
+                .into_table(subject_head::Entity)
+                .columns(HEAD_COLUMNS)
+                .on_conflict(OnConflict::columns(HEAD_KEY).do_nothing().to_owned());
+            for (tenant, provider, subject) in chunk {
+                ensure
+                    .values([
+                        Expr::value(tenant.clone()),
+                        Expr::value(*provider),
+                        Expr::value(subject.clone()),
+                        Expr::value(""),
+                        Expr::value(""),
+                    ])
+                    .map_err(query_error)?;
+            }
+            txn.execute_raw(backend.build(&ensure)).await?;
         }
-        txn.execute_raw(backend.build(&ensure)).await?;
-
         let mut any = Condition::any();
         for (tenant, provider, subject) in chunk {
             any = any.add(
@@ -361,7 +354,7 @@ async fn advance_heads(
             .order_by_asc(subject_head::Column::TenantId)
             .order_by_asc(subject_head::Column::Provider)
             .order_by_asc(subject_head::Column::Subject);
-        if backend == sea_orm::DatabaseBackend::Postgres {
+        if postgres {
             select = select.lock_exclusive();
         }
         for h in select.all(txn).await? {
@@ -373,19 +366,76 @@ async fn advance_heads(
             }
         }
     }
+    Ok(heads)
+}
 
-    let mut moved: HashMap<&HeadKey, (&str, &str)> = HashMap::new();
-    for (r, key) in &keyed {
-        let head = heads.entry(key.clone()).or_default();
-        if r.normalized.order_key.as_str() < head.0.as_str() {
-            stale.insert(r.id.to_string());
+/// Which events are stale and where the heads move.
+struct Judged {
+    stale: HashSet<String>,
+    moved: HashMap<HeadKey, (String, String)>,
+}
+
+/// Judges the events for which `stored` holds in batch order, exactly as if they had been
+/// written one by one: an event older than its subject's head is stale; any other moves the head.
+fn judge(
+    records: &[&Record],
+    heads: &HashMap<HeadKey, (String, String)>,
+    stored: impl Fn(&Record) -> bool,
+) -> Judged {
+    let mut judged = Judged {
+        stale: HashSet::new(),
+        moved: HashMap::new(),
+    };
+    for r in records.iter().filter(|r| stored(r)) {
+        let Some(key) = head_key(r) else { continue };
+        let order_key = &r.normalized.order_key;
+        let head = judged
+            .moved
+            .get(&key)
+            .or_else(|| heads.get(&key))
+            .map_or("", |(k, _)| k.as_str());
+        if order_key.as_str() < head {
+            judged.stale.insert(r.id.to_string());
         } else {
-            head.0 = r.normalized.order_key.clone();
-            head.1 = r.id.to_string();
-            moved.insert(key, (r.normalized.order_key.as_str(), r.id.as_str()));
+            judged
+                .moved
+                .insert(key, (order_key.clone(), r.id.to_string()));
         }
     }
-    let moved: Vec<_> = moved.into_iter().collect();
+    judged
+}
+
+/// After a batch with retries: the flags the insert wrote from the first judgment are set to
+/// the second where they differ.
+async fn correct_stale(
+    txn: &impl ConnectionTrait,
+    inserted: &HashSet<String>,
+    written: &HashSet<String>,
+    right: &HashSet<String>,
+) -> Result<(), DbErr> {
+    for (flag, ids) in [
+        (true, right.difference(written)),
+        (false, written.difference(right)),
+    ] {
+        let ids: Vec<String> = ids.filter(|id| inserted.contains(*id)).cloned().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        event::Entity::update_many()
+            .col_expr(event::Column::Stale, Expr::value(flag))
+            .filter(event::Column::Id.is_in(ids))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn write_heads(
+    txn: &impl ConnectionTrait,
+    backend: sea_orm::DatabaseBackend,
+    moved: &HashMap<HeadKey, (String, String)>,
+) -> Result<(), DbErr> {
+    let moved: Vec<_> = moved.iter().collect();
     for chunk in crate::store::pow2_chunks(&moved, CHUNK) {
         let mut upsert = Query::insert();
         upsert
@@ -405,21 +455,14 @@ async fn advance_heads(
                     Expr::value(tenant.clone()),
                     Expr::value(*provider),
                     Expr::value(subject.clone()),
-                    Expr::value(order_key.to_string()),
-                    Expr::value(event_id.to_string()),
+                    Expr::value(order_key.clone()),
+                    Expr::value(event_id.clone()),
                 ])
                 .map_err(query_error)?;
         }
         txn.execute_raw(backend.build(&upsert)).await?;
     }
-    if !stale.is_empty() {
-        event::Entity::update_many()
-            .col_expr(event::Column::Stale, Expr::value(true))
-            .filter(event::Column::Id.is_in(stale.iter().cloned()))
-            .exec(txn)
-            .await?;
-    }
-    Ok(stale)
+    Ok(())
 }
 
 const HEAD_COLUMNS: [subject_head::Column; 5] = [

@@ -53,6 +53,37 @@ async fn migrations_create_the_same_schema_and_can_be_reverted() {
 }
 
 #[tokio::test]
+async fn on_postgresql_event_bodies_are_compressed_with_lz4_when_the_server_has_it() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    if !app.database.is_postgres() {
+        return;
+    }
+    let db = &app.state.db;
+    let query = |sql: &str| Statement::from_string(db.get_database_backend(), sql.to_owned());
+    let lz4 = db
+        .query_one_raw(query(
+            "SELECT 1 AS ok FROM pg_settings \
+             WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)",
+        ))
+        .await
+        .unwrap()
+        .is_some();
+    let methods: Vec<String> = db
+        .query_all_raw(query(
+            "SELECT attcompression::text AS m FROM pg_attribute \
+             WHERE attrelid = 'events'::regclass AND attname IN ('raw_body', 'normalized')",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "m").unwrap())
+        .collect();
+    let expected = if lz4 { "l" } else { "" };
+    assert_eq!(methods, vec![expected.to_owned(); 2]);
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
     let a = app.get("/healthz").await;
