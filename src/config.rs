@@ -99,7 +99,7 @@ impl Default for RawSettings {
             ingest_batch_max: 512,
             provider_timeout: "15s".into(),
             delivery_enabled: true,
-            delivery_concurrency: 64,
+            delivery_concurrency: 128,
             delivery_endpoint_concurrency: 10,
             delivery_timeout: "15s".into(),
             delivery_retry_schedule: "0s,5s,5m,30m,2h,5h,10h,10h".into(),
