@@ -290,7 +290,7 @@ async fn redeliver(
     m.completed_at = Set(None);
     m.updated_at = Set(now);
     let d = m.update(&state.db).await?;
-    state.wake.notify_one();
+    state.delivery.poke();
     Ok(HttpResponse::Accepted().json(Delivery::from(d)))
 }
 
@@ -339,7 +339,7 @@ async fn recover(
         )
         .exec(&state.db)
         .await?;
-    state.wake.notify_one();
+    state.delivery.poke();
     Ok(HttpResponse::Ok().json(Recovered {
         recovered: res.rows_affected,
     }))
@@ -394,7 +394,7 @@ async fn resend(
     }
     .insert(&state.db)
     .await?;
-    state.wake.notify_one();
+    state.delivery.poke();
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,

@@ -175,10 +175,11 @@ impl Dispatcher {
         }
         let handed = self.handed.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(mut handed) = handed {
-            let me = self.clone();
+            // Weak: the writer holds the sending side, and the dispatcher holds the writer.
+            let weak = Arc::downgrade(self);
             tokio::spawn(async move {
                 while let Some(h) = handed.recv().await {
-                    let me = me.clone();
+                    let Some(me) = weak.upgrade() else { break };
                     tokio::spawn(async move {
                         let notify = me.notify.clone();
                         let Handed { claimed, slot } = h;
@@ -269,7 +270,7 @@ impl Dispatcher {
     }
 
     /// Something may be due in the queue: the workers look.
-    fn poke(&self) {
+    pub fn poke(&self) {
         self.capacity.mark_backlog();
         self.notify.notify_one();
     }
