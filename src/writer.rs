@@ -154,9 +154,9 @@ impl Cycle {
                 for (record, reply) in events {
                     let result = match self.transaction(turn.db, &[&record], &[]).await {
                         Ok(mut stored) => {
-                            let outcome = stored.outcomes.remove(0);
+                            let outcome = stored.outcomes.pop();
                             self.done(stored);
-                            Ok(outcome)
+                            outcome.ok_or_else(|| "the event was not stored".to_owned())
                         }
                         Err(e) => {
                             tracing::error!(error = %e, event = %record.id, "storing an event failed");
