@@ -44,7 +44,6 @@ pub struct AppState {
     pub ingest: Writer,
     pub metrics: Arc<Metrics>,
     /// Wakes the delivery workers when new deliveries are committed.
-    pub wake: Arc<Notify>,
     pub delivery: Arc<Dispatcher>,
     /// Calls to the providers on tenants' behalf, with the OAuth2 token cache.
     pub providers: Arc<crate::actions::client::ProviderClient>,
@@ -138,13 +137,9 @@ impl AppState {
             worker_id.clone(),
             crate::delivery::lease_for(&settings.delivery),
             settings.delivery.enabled,
-        );
-        let writer = Writer::start(
-            gate.clone(),
-            settings.ingest_batch_max,
-            handoff,
             wake.clone(),
         );
+        let writer = Writer::start(gate.clone(), settings.ingest_batch_max, handoff);
         Self {
             ingest: writer.clone(),
             delivery: Dispatcher::new(
@@ -153,7 +148,7 @@ impl AppState {
                 crate::delivery::Parts {
                     cipher: cipher.clone(),
                     metrics: metrics.clone(),
-                    notify: wake.clone(),
+                    notify: wake,
                     gate,
                     writer,
                     capacity,
@@ -161,7 +156,6 @@ impl AppState {
                     handed,
                 },
             ),
-            wake,
             db,
             cipher,
             jwt: Arc::new(JwtKeys::new(&master_key)),

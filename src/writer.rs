@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use sea_orm::DbErr;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::delivery::handoff::Handoff;
 use crate::delivery::{write_outcomes, Plan};
@@ -32,8 +32,8 @@ struct Inbox {
 
 impl Writer {
     /// Starts the writer tasks; they run until every handle is dropped, after finishing what
-    /// they have. `wake` is told when new deliveries wait in the queue.
-    pub fn start(gate: WriteGate, max_batch: usize, handoff: Handoff, wake: Arc<Notify>) -> Self {
+    /// they have.
+    pub fn start(gate: WriteGate, max_batch: usize, handoff: Handoff) -> Self {
         let max_batch = max_batch.max(1);
         let (events, events_rx) = mpsc::channel(16 * max_batch);
         let (outcomes, outcomes_rx) = mpsc::channel(16 * max_batch);
@@ -50,7 +50,6 @@ impl Writer {
             let cycle = Cycle {
                 gate: gate.clone(),
                 handoff: handoff.clone(),
-                wake: wake.clone(),
             };
             tokio::spawn(run(cycle, inbox.clone(), max_batch));
         }
@@ -124,7 +123,6 @@ async fn run(cycle: Cycle, inbox: Arc<tokio::sync::Mutex<Inbox>>, max_batch: usi
 struct Cycle {
     gate: WriteGate,
     handoff: Handoff,
-    wake: Arc<Notify>,
 }
 
 impl Cycle {
@@ -193,7 +191,6 @@ impl Cycle {
     fn done(&self, stored: Stored) {
         if stored.queued {
             self.handoff.queued();
-            self.wake.notify_one();
         }
         self.handoff.send(stored.handed);
     }

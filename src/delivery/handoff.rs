@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::Claimed;
 use crate::domain::EndpointId;
@@ -81,6 +81,7 @@ pub struct Handoff {
     tx: Option<mpsc::UnboundedSender<Handed>>,
     worker_id: String,
     lease: chrono::Duration,
+    wake: Arc<Notify>,
 }
 
 impl Handoff {
@@ -90,6 +91,7 @@ impl Handoff {
         worker_id: String,
         lease: chrono::Duration,
         enabled: bool,
+        wake: Arc<Notify>,
     ) -> (Self, Option<mpsc::UnboundedReceiver<Handed>>) {
         let (tx, rx) = if enabled {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -103,6 +105,7 @@ impl Handoff {
                 tx,
                 worker_id,
                 lease,
+                wake,
             },
             rx,
         )
@@ -129,9 +132,10 @@ impl Handoff {
         now + self.lease
     }
 
-    /// Some new deliveries were left in the queue.
+    /// Some new deliveries were left in the queue: the workers look.
     pub fn queued(&self) {
         self.capacity.mark_backlog();
+        self.wake.notify_one();
     }
 
     /// After the commit: the deliveries go to the workers.

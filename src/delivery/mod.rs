@@ -53,24 +53,6 @@ pub struct Payload {
     pub received_at: DateTime<Utc>,
 }
 
-impl Payload {
-    /// The payload of an event being stored now, from its CloudEvent text.
-    pub fn of(r: &crate::ingest::writer::Record, stale: bool) -> Self {
-        let body = if stale {
-            payload(
-                serde_json::from_str(&r.cloud_event).unwrap_or(Value::Null),
-                true,
-            )
-        } else {
-            r.cloud_event.clone().into_bytes()
-        };
-        Self {
-            body,
-            received_at: r.received_at,
-        }
-    }
-}
-
 pub struct Dispatcher {
     db: DatabaseConnection,
     settings: DeliverySettings,

@@ -118,7 +118,7 @@ pub async fn store_events(
             let id = DeliveryId::generate();
             let lease = handoff.reserve(e).map(|slots| {
                 let payload = body
-                    .get_or_insert_with(|| Arc::new(Payload::of(r, is_stale)))
+                    .get_or_insert_with(|| Arc::new(payload_of(r, is_stale)))
                     .clone();
                 stored.handed.push(slots.with(Claimed {
                     id: id.clone(),
@@ -187,6 +187,22 @@ pub async fn store_events(
             .await?;
     }
     Ok(stored)
+}
+
+/// What a handed-off delivery sends: the CloudEvent text as stored (marked when stale).
+fn payload_of(r: &Record, stale: bool) -> Payload {
+    let body = if stale {
+        crate::delivery::payload(
+            serde_json::from_str(&r.cloud_event).unwrap_or(Value::Null),
+            true,
+        )
+    } else {
+        r.cloud_event.clone().into_bytes()
+    };
+    Payload {
+        body,
+        received_at: r.received_at,
+    }
 }
 
 /// Rows per multi-row statement: well under both backends' limits on bound parameters.

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use crate::helpers::{TestDatabase, VECTORCARE_PUBLIC_PEM};
-use crate::process::{gateway, signal, wait_exit, wait_listening};
+use crate::process::{gateway, serve, signal, wait_exit};
 use crate::receiver::Receiver;
 use crate::webhooks::{vectorcare_event, VECTORCARE_PRIVATE_PEM};
 
@@ -32,9 +32,7 @@ fn start(dir: &Path, db: &TestDatabase, key: &str) -> Node {
     if db.is_postgres() {
         cmd.env("DATABASE_URL", &db.url);
     }
-    let mut child = cmd
-        .env("GATEWAY_MASTER_KEY", key)
-        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+    cmd.env("GATEWAY_MASTER_KEY", key)
         .env("GATEWAY_ALLOW_HTTP_ENDPOINTS", "true")
         .env("GATEWAY_SSRF_ALLOWLIST", "127.0.0.1/32")
         .env("GATEWAY_DELIVERY_TIMEOUT", "2s")
@@ -42,12 +40,8 @@ fn start(dir: &Path, db: &TestDatabase, key: &str) -> Node {
         .env("GATEWAY_DELIVERY_POLL_INTERVAL", "200ms")
         .env("GATEWAY_INGEST_RATE_LIMIT_BURST", "100000")
         .env("GATEWAY_HTTP_WORKERS", "2")
-        .env("GATEWAY_LOG", "warn,gateway::startup=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = wait_listening(&mut child);
+        .env("GATEWAY_LOG", "warn,gateway::startup=info");
+    let (child, addr) = serve(&mut cmd);
     Node {
         child,
         base: format!("http://{addr}"),

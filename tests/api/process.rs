@@ -34,8 +34,20 @@ fn with_database(cmd: &mut Command, db: &TestDatabase) {
     }
 }
 
+/// Starts `gateway serve` on a free port; returns the process and its address once it listens.
+pub fn serve(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = wait_listening(&mut child);
+    (child, addr)
+}
+
 /// Waits for the JSON log line announcing the bound address.
-pub fn wait_listening(child: &mut Child) -> String {
+fn wait_listening(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -77,13 +89,7 @@ pub fn signal(child: &Child, name: &str) {
 #[tokio::test]
 async fn the_binary_on_an_empty_folder_creates_its_database_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = gateway(dir.path())
-        .env("GATEWAY_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = wait_listening(&mut child);
+    let (mut child, addr) = serve(&mut gateway(dir.path()));
 
     let client = reqwest::Client::new();
     let health = client
@@ -122,13 +128,7 @@ async fn sigint_also_stops_gracefully_with_code_0() {
     let db = TestDatabase::new(dir.path()).await;
     let mut cmd = gateway(dir.path());
     with_database(&mut cmd, &db);
-    let mut child = cmd
-        .env("GATEWAY_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = wait_listening(&mut child);
+    let (mut child, addr) = serve(&mut cmd);
     let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
     signal(&child, "INT");
@@ -255,13 +255,7 @@ async fn the_first_admin_token_comes_from_the_command_line_and_works_against_the
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--tenant"));
 
-    let mut child = command(&[])
-        .env("GATEWAY_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = wait_listening(&mut child);
+    let (mut child, addr) = serve(&mut command(&[]));
     let res = reqwest::Client::new()
         .get(format!("http://{addr}/api/v1/tokens"))
         .bearer_auth(&token)
@@ -287,13 +281,7 @@ async fn a_sigterm_the_moment_the_port_is_announced_still_stops_gracefully() {
         let db = TestDatabase::new(dir.path()).await;
         let mut cmd = gateway(dir.path());
         with_database(&mut cmd, &db);
-        let mut child = cmd
-            .env("GATEWAY_LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_listening(&mut child);
+        let (mut child, _) = serve(&mut cmd);
         signal(&child, "TERM");
         let status = wait_exit(&mut child, Duration::from_secs(20));
         assert_eq!(status.code(), Some(0), "{status:?}");
