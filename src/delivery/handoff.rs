@@ -115,12 +115,12 @@ impl Handoff {
         &self.worker_id
     }
 
-    /// A worker slot for one new delivery to `ep`, if one is free now (the endpoint's own
-    /// limit is applied when it is sent). A FIFO endpoint's deliveries always go through the
-    /// queue, which orders them per subject.
-    pub fn reserve(&self, ep: &endpoint::Model) -> Option<Reserved> {
+    /// A worker slot for one new delivery, if one is free now (the endpoint's own limit is
+    /// applied when it is sent). A FIFO endpoint's deliveries always go through the queue,
+    /// which orders them per subject.
+    pub fn reserve(&self, fifo_endpoint: bool) -> Option<Reserved> {
         self.tx.as_ref()?;
-        if ep.ordering == "fifo_subject" {
+        if fifo_endpoint {
             return None;
         }
         let slot = self.capacity.slots.clone().try_acquire_owned().ok()?;

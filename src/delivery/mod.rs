@@ -17,8 +17,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, Statement,
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -616,19 +616,19 @@ impl Dispatcher {
         };
         let had_change = endpoint_change.is_some();
         let plan = Plan {
-            attempt: delivery_attempt::ActiveModel {
-                id: Set(AttemptId::generate()),
-                delivery_id: Set(c.id.clone()),
-                endpoint_id: Set(ep.id.clone()),
-                tenant_id: Set(ep.tenant_id.clone()),
-                attempt: Set(attempt),
-                at: Set(now),
-                status_code: Set(o.status.map(i32::from)),
-                duration_ms: Set(o.duration.as_millis().min(i32::MAX as u128) as i32),
-                error_class: Set(o.error_class.map(str::to_owned)),
-                error: Set(o.error.clone()),
-                response_snippet: Set(o.snippet.clone()),
-                success: Set(o.success()),
+            attempt: delivery_attempt::Model {
+                id: AttemptId::generate(),
+                delivery_id: c.id.clone(),
+                endpoint_id: ep.id.clone(),
+                tenant_id: ep.tenant_id.clone(),
+                attempt,
+                at: now,
+                status_code: o.status.map(i32::from),
+                duration_ms: o.duration.as_millis().min(i32::MAX as u128) as i32,
+                error_class: o.error_class.map(str::to_owned),
+                error: o.error.clone(),
+                response_snippet: o.snippet.clone(),
+                success: o.success(),
             },
             delivery: c.id.clone(),
             endpoint: ep.id.clone(),
@@ -671,16 +671,16 @@ impl Dispatcher {
 
 /// An attempt's outcome, ready to write.
 pub struct Plan {
-    attempt: delivery_attempt::ActiveModel,
-    delivery: DeliveryId,
-    endpoint: EndpointId,
-    attempts: i32,
-    status: &'static str,
-    next_at: DateTime<Utc>,
-    status_code: Option<i32>,
-    error: Option<String>,
-    now: DateTime<Utc>,
-    endpoint_change: Option<EndpointChange>,
+    pub(crate) attempt: delivery_attempt::Model,
+    pub(crate) delivery: DeliveryId,
+    pub(crate) endpoint: EndpointId,
+    pub(crate) attempts: i32,
+    pub(crate) status: &'static str,
+    pub(crate) next_at: DateTime<Utc>,
+    pub(crate) status_code: Option<i32>,
+    pub(crate) error: Option<String>,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) endpoint_change: Option<EndpointChange>,
 }
 
 pub(crate) enum EndpointChange {
@@ -699,9 +699,13 @@ pub async fn write_outcomes(
 ) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
     for chunk in crate::store::pow2_chunks(plans, OUTCOME_CHUNK) {
-        delivery_attempt::Entity::insert_many(chunk.iter().map(|p| p.attempt.clone()))
-            .exec_without_returning(txn)
-            .await?;
+        delivery_attempt::Entity::insert_many(
+            chunk
+                .iter()
+                .map(|p| delivery_attempt::ActiveModel::from(p.attempt.clone())),
+        )
+        .exec_without_returning(txn)
+        .await?;
         // One statement per chunk: `UPDATE … FROM (VALUES …)` reads the same on both backends.
         // Fenced by the lease: a delivery another worker took over is left alone.
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 8 + 1);

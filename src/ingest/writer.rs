@@ -66,7 +66,7 @@ pub async fn store_events(
     let mut tenants: Vec<TenantId> = records.iter().map(|r| r.tenant_id.clone()).collect();
     tenants.sort();
     tenants.dedup();
-    let mut endpoints: HashMap<TenantId, Vec<endpoint::Model>> = HashMap::new();
+    let mut targets: HashMap<TenantId, Vec<Target>> = HashMap::new();
     for chunk in crate::store::pow2_chunks(&tenants, CHUNK) {
         for ep in endpoint::Entity::find()
             .filter(endpoint::Column::TenantId.is_in(chunk.iter().cloned()))
@@ -74,7 +74,10 @@ pub async fn store_events(
             .all(txn)
             .await?
         {
-            endpoints.entry(ep.tenant_id.clone()).or_default().push(ep);
+            targets
+                .entry(ep.tenant_id.clone())
+                .or_default()
+                .push(Target::from(&ep));
         }
     }
 
@@ -90,73 +93,21 @@ pub async fn store_events(
         judged = again;
     }
     write_heads(txn, backend, &judged.moved).await?;
-    let stale = judged.stale;
 
-    let now = Utc::now();
-    let leased_until = handoff.lease_until(now);
-    let mut stored = Stored {
-        outcomes: Vec::with_capacity(records.len()),
-        ..Stored::default()
-    };
-    let mut rows: Vec<[Expr; 15]> = Vec::new();
-    for r in records {
-        if !inserted.contains(r.id.as_str()) {
-            stored.outcomes.push(duplicate_of(txn, r).await?);
-            continue;
-        }
-        let n = &r.normalized;
-        let is_stale = stale.contains(r.id.as_str());
-        let targets = endpoints
-            .get(&r.tenant_id)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let before = rows.len();
-        let mut body: Option<Arc<Payload>> = None;
-        for e in targets.iter().filter(|e| {
-            (!is_stale || e.include_stale) && filter_matches(&e.event_types, n.event_type)
-        }) {
-            let id = DeliveryId::generate();
-            let lease = handoff.reserve(e).map(|slots| {
-                let payload = body
-                    .get_or_insert_with(|| Arc::new(payload_of(r, is_stale)))
-                    .clone();
-                stored.handed.push(slots.with(Claimed {
-                    id: id.clone(),
-                    event_id: r.id.clone(),
-                    endpoint_id: e.id.clone(),
-                    attempts: 0,
-                    payload: Some(payload),
-                }));
-            });
-            stored.queued |= lease.is_none();
-            rows.push([
-                Expr::value(id.to_string()),
-                Expr::value(r.tenant_id.to_string()),
-                Expr::value(r.id.to_string()),
-                Expr::value(EndpointId::to_string(&e.id)),
-                Expr::value(n.subject.clone()),
-                Expr::value(delivery::STATUS_PENDING),
-                Expr::value(0i32),
-                // A leased delivery is next due when its lease runs out: until then the claim's
-                // scan of due deliveries never passes over it.
-                Expr::value(lease.map_or(now, |()| leased_until)),
-                Expr::value(lease.map(|()| leased_until)),
-                Expr::value(lease.map(|()| handoff.worker_id().to_owned())),
-                Expr::value(now),
-                Expr::value(now),
-                Expr::value(Option::<i32>::None),
-                Expr::value(Option::<String>::None),
-                Expr::value(Option::<DateTime<Utc>>::None),
-            ]);
-        }
-        stored.outcomes.push(Outcome {
-            event_id: r.id.clone(),
-            duplicate: false,
-            stale: is_stale,
-            deliveries: rows.len() - before,
+    let fanout = fan_out(records, &inserted, &judged.stale, &targets, handoff);
+    let mut outcomes = Vec::with_capacity(records.len());
+    for (r, outcome) in records.iter().zip(fanout.outcomes) {
+        outcomes.push(match outcome {
+            Some(o) => o,
+            None => duplicate_of(txn, r).await?,
         });
     }
-    for chunk in crate::store::pow2_chunks(&rows, CHUNK) {
+    let stored = Stored {
+        outcomes,
+        handed: fanout.handed,
+        queued: fanout.queued,
+    };
+    for chunk in crate::store::pow2_chunks(&fanout.rows, CHUNK) {
         let mut insert = Query::insert();
         insert.into_table(delivery::Entity).columns([
             delivery::Column::Id,
@@ -171,12 +122,24 @@ pub async fn store_events(
             delivery::Column::LeasedBy,
             delivery::Column::CreatedAt,
             delivery::Column::UpdatedAt,
-            delivery::Column::LastStatusCode,
-            delivery::Column::LastError,
-            delivery::Column::CompletedAt,
         ]);
-        for row in chunk {
-            insert.values(row.iter().cloned()).map_err(query_error)?;
+        for d in chunk {
+            insert
+                .values([
+                    Expr::value(d.id.to_string()),
+                    Expr::value(d.tenant_id.to_string()),
+                    Expr::value(d.event_id.to_string()),
+                    Expr::value(d.endpoint_id.to_string()),
+                    Expr::value(d.subject.clone()),
+                    Expr::value(delivery::STATUS_PENDING),
+                    Expr::value(0i32),
+                    Expr::value(d.next_attempt_at),
+                    Expr::value(d.leased_until),
+                    Expr::value(d.leased_until.map(|_| handoff.worker_id().to_owned())),
+                    Expr::value(d.created_at),
+                    Expr::value(d.created_at),
+                ])
+                .map_err(query_error)?;
         }
         txn.execute_raw(backend.build(&insert)).await?;
     }
@@ -187,6 +150,115 @@ pub async fn store_events(
             .await?;
     }
     Ok(stored)
+}
+
+/// An endpoint as the writer sees it: what decides whether an event goes to it, and how.
+pub struct Target {
+    pub id: EndpointId,
+    pub include_stale: bool,
+    pub event_types: Value,
+    /// FIFO endpoints' deliveries always go through the queue, which orders them per subject.
+    pub fifo: bool,
+}
+
+impl From<&endpoint::Model> for Target {
+    fn from(ep: &endpoint::Model) -> Self {
+        Self {
+            id: ep.id.clone(),
+            include_stale: ep.include_stale,
+            event_types: ep.event_types.clone(),
+            fifo: ep.ordering == "fifo_subject",
+        }
+    }
+}
+
+/// A delivery row to insert: pending, no attempt yet; leased to this process when handed off.
+pub struct NewDelivery {
+    pub id: DeliveryId,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
+    pub subject: String,
+    /// A leased delivery is next due when its lease runs out: until then the claim's scan of
+    /// due deliveries never passes over it.
+    pub next_attempt_at: DateTime<Utc>,
+    pub leased_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where a batch's new events go, the same on every backend.
+pub struct Fanout {
+    pub rows: Vec<NewDelivery>,
+    /// Per record, in order; `None` for a retry of an event already stored (the caller looks
+    /// up the event stored the first time).
+    pub outcomes: Vec<Option<Outcome>>,
+    pub handed: Vec<Handed>,
+    pub queued: bool,
+}
+
+/// One delivery per inserted event and matching endpoint, each leased to this process's
+/// workers when they have a free slot now (`Handoff::reserve`), else left in the queue.
+pub fn fan_out(
+    records: &[&Record],
+    inserted: &HashSet<String>,
+    stale: &HashSet<String>,
+    targets: &HashMap<TenantId, Vec<Target>>,
+    handoff: &Handoff,
+) -> Fanout {
+    let now = Utc::now();
+    let leased_until = handoff.lease_until(now);
+    let mut fanout = Fanout {
+        rows: Vec::new(),
+        outcomes: Vec::with_capacity(records.len()),
+        handed: Vec::new(),
+        queued: false,
+    };
+    for r in records {
+        if !inserted.contains(r.id.as_str()) {
+            fanout.outcomes.push(None);
+            continue;
+        }
+        let n = &r.normalized;
+        let is_stale = stale.contains(r.id.as_str());
+        let before = fanout.rows.len();
+        let mut body: Option<Arc<Payload>> = None;
+        let matching = targets.get(&r.tenant_id).into_iter().flatten().filter(|e| {
+            (!is_stale || e.include_stale) && filter_matches(&e.event_types, n.event_type)
+        });
+        for e in matching {
+            let id = DeliveryId::generate();
+            let lease = handoff.reserve(e.fifo).map(|slots| {
+                let payload = body
+                    .get_or_insert_with(|| Arc::new(payload_of(r, is_stale)))
+                    .clone();
+                fanout.handed.push(slots.with(Claimed {
+                    id: id.clone(),
+                    event_id: r.id.clone(),
+                    endpoint_id: e.id.clone(),
+                    attempts: 0,
+                    payload: Some(payload),
+                }));
+            });
+            fanout.queued |= lease.is_none();
+            fanout.rows.push(NewDelivery {
+                id,
+                tenant_id: r.tenant_id.clone(),
+                event_id: r.id.clone(),
+                endpoint_id: e.id.clone(),
+                subject: n.subject.clone(),
+                next_attempt_at: lease.map_or(now, |()| leased_until),
+                leased_until: lease.map(|()| leased_until),
+                created_at: now,
+            });
+        }
+        fanout.outcomes.push(Some(Outcome {
+            event_id: r.id.clone(),
+            duplicate: false,
+            stale: is_stale,
+            deliveries: fanout.rows.len() - before,
+        }));
+    }
+    fanout
 }
 
 /// What a handed-off delivery sends: the CloudEvent text as stored (marked when stale).
@@ -310,9 +382,9 @@ async fn duplicate_of(txn: &impl ConnectionTrait, r: &Record) -> Result<Outcome,
     })
 }
 
-type HeadKey = (String, &'static str, String);
+pub type HeadKey = (String, &'static str, String);
 
-fn head_key(r: &Record) -> Option<HeadKey> {
+pub fn head_key(r: &Record) -> Option<HeadKey> {
     let key = r.normalized.staleness_key.as_ref()?;
     Some((r.tenant_id.to_string(), r.provider.as_str(), key.clone()))
 }
@@ -386,14 +458,14 @@ async fn read_heads(
 }
 
 /// Which events are stale and where the heads move.
-struct Judged {
-    stale: HashSet<String>,
-    moved: HashMap<HeadKey, (String, String)>,
+pub struct Judged {
+    pub stale: HashSet<String>,
+    pub moved: HashMap<HeadKey, (String, String)>,
 }
 
 /// Judges the events for which `stored` holds in batch order, exactly as if they had been
 /// written one by one: an event older than its subject's head is stale; any other moves the head.
-fn judge(
+pub fn judge(
     records: &[&Record],
     heads: &HashMap<HeadKey, (String, String)>,
     stored: impl Fn(&Record) -> bool,

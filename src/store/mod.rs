@@ -208,19 +208,27 @@ pub async fn begin_write<C: sea_orm::TransactionTrait>(
 ///
 /// SQLite has one writer at a time, and a writer waiting for its lock inside SQLite sleeps in
 /// the busy handler (1, 2, 5, 10 ms ...); so the hot writers queue here instead, in order and
-/// without sleeping, and write through one connection of their own. That connection's page
-/// cache stays warm: a pooled connection drops its whole cache whenever another connection has
-/// written, and the hot path would read the same index pages again on every transaction.
+/// without sleeping, and write through connections of their own. Their page caches stay warm:
+/// a pooled connection drops its whole cache whenever another connection has written, and the
+/// hot path would read the same index pages again on every transaction.
+///
+/// The group commit (`crate::writer`) writes through `direct`, SQLite's own API on a connection
+/// it keeps: each statement is prepared once and runs on the writer's thread. Through sqlx every
+/// statement is a round trip to the connection's worker thread, and that round trip was the
+/// largest part of a write cycle (README, "Performance"). Claims, which are rare while the
+/// hand-off works, keep using sqlx on `db`.
 /// On PostgreSQL the gate is open and the writers share the pool.
 #[derive(Clone)]
 pub struct WriteGate {
     db: DatabaseConnection,
     turn: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    direct: Option<std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>>,
 }
 
 /// A writer's turn: the connection to write with, for as long as the turn is held.
 pub struct Turn<'a> {
     pub db: &'a DatabaseConnection,
+    pub direct: Option<&'a std::sync::Mutex<rusqlite::Connection>>,
     _held: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -230,10 +238,13 @@ impl WriteGate {
             DatabaseBackend::Sqlite => Self {
                 db: open(settings, 1).await?,
                 turn: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+                direct: open_direct(settings)?
+                    .map(|c| std::sync::Arc::new(std::sync::Mutex::new(c))),
             },
             _ => Self {
                 db: pool.clone(),
                 turn: None,
+                direct: None,
             },
         })
     }
@@ -245,12 +256,41 @@ impl WriteGate {
     pub async fn enter(&self) -> Turn<'_> {
         Turn {
             db: &self.db,
+            direct: self.direct.as_deref(),
             _held: match &self.turn {
                 Some(m) => Some(m.clone().lock_owned().await),
                 None => None,
             },
         }
     }
+}
+
+/// SQLite's own connection to the database file, set up as the pool's connections are (WAL is
+/// the file's mode already). `None` for an in-memory database, which only a pool can share.
+fn open_direct(settings: &Settings) -> anyhow::Result<Option<rusqlite::Connection>> {
+    let DatabaseTarget::Sqlite { url, .. } = &settings.database else {
+        return Ok(None);
+    };
+    let Some(path) = sqlite_file(url) else {
+        return Ok(None);
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening {} for writing", path.display()))?;
+    let sync = match settings.sqlite_synchronous {
+        SqliteSync::Full => "FULL",
+        SqliteSync::Normal => "NORMAL",
+    };
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    // As on the pool: checkpoints run in the background, never inside an acknowledgement's commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(Some(conn))
 }
 
 #[cfg(test)]

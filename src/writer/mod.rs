@@ -3,8 +3,12 @@
 //! one commit (one fsync on SQLite) answers them all. On SQLite there is one writer, on its own
 //! connection; on PostgreSQL several, whose round trips overlap.
 //!
+//! On SQLite the cycle runs through SQLite's own API (`sqlite`), on PostgreSQL through sea-orm.
+//!
 //! A cycle's new deliveries are leased to this process's workers in the same transaction when
 //! they have room (`delivery::handoff`), and sent right after the commit without being claimed.
+
+mod sqlite;
 
 use std::sync::Arc;
 
@@ -14,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::delivery::handoff::Handoff;
 use crate::delivery::{write_outcomes, Plan};
 use crate::ingest::writer::{store_events, Outcome, Record, Stored};
-use crate::store::WriteGate;
+use crate::store::{Turn, WriteGate};
 
 type EventJob = (Record, oneshot::Sender<Result<Outcome, String>>);
 type OutcomeJob = (Plan, oneshot::Sender<Result<(), DbErr>>);
@@ -130,7 +134,7 @@ impl Cycle {
         let records: Vec<&Record> = events.iter().map(|(r, _)| r).collect();
         let plans: Vec<&Plan> = outcomes.iter().map(|(p, _)| p).collect();
         let turn = self.gate.enter().await;
-        let result = self.transaction(turn.db, &records, &plans).await;
+        let result = self.transaction(&turn, &records, &plans).await;
         match result {
             Ok(mut stored) => {
                 drop(turn);
@@ -147,10 +151,10 @@ impl Cycle {
                 // One bad row must not fail its neighbours: each is written on its own.
                 tracing::warn!(error = %e, events = events.len(), outcomes = outcomes.len(), "write cycle failed; retrying one by one");
                 for (plan, reply) in outcomes {
-                    let _ = reply.send(self.transaction(turn.db, &[], &[&plan]).await.map(drop));
+                    let _ = reply.send(self.transaction(&turn, &[], &[&plan]).await.map(drop));
                 }
                 for (record, reply) in events {
-                    let result = match self.transaction(turn.db, &[&record], &[]).await {
+                    let result = match self.transaction(&turn, &[&record], &[]).await {
                         Ok(mut stored) => {
                             let outcome = stored.outcomes.pop();
                             self.done(stored);
@@ -169,11 +173,17 @@ impl Cycle {
 
     async fn transaction(
         &self,
-        db: &sea_orm::DatabaseConnection,
+        turn: &Turn<'_>,
         records: &[&Record],
         plans: &[&Plan],
     ) -> Result<Stored, DbErr> {
-        let txn = crate::store::begin_write(db).await?;
+        if let Some(direct) = turn.direct {
+            return blocking(|| {
+                let mut conn = direct.lock().unwrap_or_else(|p| p.into_inner());
+                sqlite::write(&mut conn, records, plans, &self.handoff)
+            });
+        }
+        let txn = crate::store::begin_write(turn.db).await?;
         if !plans.is_empty() {
             write_outcomes(&txn, self.handoff.worker_id(), plans).await?;
         }
@@ -193,5 +203,15 @@ impl Cycle {
             self.handoff.queued();
         }
         self.handoff.send(stored.handed);
+    }
+}
+
+/// Runs a synchronous write without stalling the other tasks of the runtime's thread: on a
+/// multi-threaded runtime they move to another thread meanwhile. A current-thread runtime
+/// (tests) runs it in place.
+fn blocking<T>(write: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write),
+        _ => write(),
     }
 }
