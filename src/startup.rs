@@ -208,13 +208,13 @@ impl Application {
             Err(reason) => tracing::warn!(reason, "starting with an incomplete schema"),
         }
         let gate = store::WriteGate::open(&settings, &db).await?;
-        let state = AppState::new(db, gate, settings, master_key);
+        let state = AppState::new(db, gate.clone(), settings, master_key);
         let listen_url = match &state.settings.database {
             crate::config::DatabaseTarget::Postgres { url } => Some(url.expose_secret().to_owned()),
             crate::config::DatabaseTarget::Sqlite { .. } => None,
         };
         state.delivery.spawn(listen_url, state.shutdown.clone());
-        store::spawn_checkpointer(state.db.clone(), state.shutdown.clone());
+        store::spawn_checkpointer(&state.settings, &gate, state.shutdown.clone())?;
         let local_addr = listener.local_addr()?;
         let server = serve(listener, state.clone())?;
         Ok(Self {
