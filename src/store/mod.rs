@@ -90,19 +90,20 @@ async fn open(settings: &Settings, connections: u32) -> anyhow::Result<DatabaseC
 }
 
 /// SQLite: copies the WAL back into the database in the background, so no acknowledgement
-/// waits for a checkpoint.
+/// waits for a whole checkpoint.
 ///
-/// A checkpoint is CPU and disk work that competes with the request threads; measured at
-/// 1,000 webhooks/s, checkpoints on a pooled connection every half second set the ack latency's
-/// p99 (21 ms; 5 ms without them). So they run on a thread of their own whose scheduling priority
-/// is lowered, once a second, without blocking writers (`PASSIVE`).
+/// A checkpoint is CPU and disk work that competes with the request threads, so it runs on a
+/// thread of its own whose scheduling priority is lowered, once a second, without blocking
+/// writers (`PASSIVE`).
 ///
 /// Under sustained load a passive checkpoint never catches up: writers append while it copies,
 /// and SQLite starts the WAL over only when every frame has been copied. Measured at full
-/// speed, the WAL grew by 120 MB/s. So when the WAL has grown past `WAL_RESET_FRAMES`, the
-/// checkpointer copies what its passes left (little) while holding the writers' turn: with
-/// every frame copied, the next write starts the WAL over. The writers wait for that remainder
-/// only, and never for a reader (a passive checkpoint does not wait).
+/// speed, the WAL grew by 120 MB/s without bound. So when the WAL has grown past
+/// `WAL_RESET_FRAMES`, the checkpointer copies what its passes left while holding the writers'
+/// turn: with every frame copied, the next write starts the WAL over. The writers wait for that
+/// last copy and its `fsync` (20–40 ms measured at 1,000 webhooks/s, about once a second: it sets
+/// the ack latency's p99, README "Performance"), never for a reader (a passive checkpoint does
+/// not wait for readers).
 pub fn spawn_checkpointer(
     settings: &Settings,
     gate: &WriteGate,
@@ -150,7 +151,7 @@ pub fn spawn_checkpointer(
 /// 16 MiB of 4 KiB pages (measured at 1,000 webhooks/s: the WAL grows by ~30 frames a webhook,
 /// as each small commit writes every page it touched).
 const WAL_RESET_FRAMES: i64 = 4_096;
-/// 4 MiB: copied while the writers wait, a few milliseconds.
+/// The passes before taking the writers' turn stop once a pass found fewer new frames than this.
 const WAL_REMAINDER_FRAMES: i64 = 1_024;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
