@@ -394,8 +394,13 @@ async fn run_on(
                             .push((id, sent, took));
                     }
                 }
-                _ => {
+                failed => {
                     errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // What failed, for whoever reads the run (never the body: it is patient data).
+                    match failed {
+                        Ok(res) => eprintln!("bench: webhook answered {}", res.status()),
+                        Err(e) => eprintln!("bench: webhook failed: {e}"),
+                    }
                 }
             }
             drop(permit);

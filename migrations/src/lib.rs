@@ -9,6 +9,7 @@ mod m20261122_000003_events;
 mod m20261122_000004_delivery;
 mod m20261122_000005_provider_actions;
 mod m20261123_000006_event_compression;
+mod m20261123_000007_event_json;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_delivery::Migration),
             Box::new(m20261122_000005_provider_actions::Migration),
             Box::new(m20261123_000006_event_compression::Migration),
+            Box::new(m20261123_000007_event_json::Migration),
         ]
     }
 }

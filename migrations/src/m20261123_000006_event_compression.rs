@@ -10,7 +10,10 @@ pub struct Migration;
 
 const COLUMNS: [&str; 2] = ["raw_body", "normalized"];
 
-async fn set_compression(manager: &SchemaManager<'_>, method: &str) -> Result<(), DbErr> {
+pub(crate) async fn set_compression(
+    manager: &SchemaManager<'_>,
+    method: &str,
+) -> Result<(), DbErr> {
     let db = manager.get_connection();
     if db.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(());

@@ -324,10 +324,11 @@ async fn insert_events(
                 .to_owned(),
             )
             .returning_col(event::Column::Id);
-        // JSON columns are text on SQLite and jsonb on PostgreSQL, which wants the text cast.
+        // JSON columns are text on SQLite and `json` on PostgreSQL (migration 0007), which
+        // wants the text cast.
         let json = |text: &str| match backend {
             sea_orm::DatabaseBackend::Postgres => {
-                Expr::value(text.to_owned()).cast_as(sea_orm::sea_query::Alias::new("jsonb"))
+                Expr::value(text.to_owned()).cast_as(sea_orm::sea_query::Alias::new("json"))
             }
             _ => Expr::value(text.to_owned()),
         };

@@ -118,3 +118,28 @@ async fn a_callers_request_id_is_kept_and_a_hostile_one_replaced() {
         .unwrap()
         .starts_with("req_"));
 }
+
+#[tokio::test]
+async fn on_postgresql_the_stored_cloud_event_headers_and_verification_are_json_not_jsonb() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    if !app.database.is_postgres() {
+        return;
+    }
+    let db = &app.state.db;
+    let types: Vec<String> = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT data_type::text AS t FROM information_schema.columns \
+             WHERE table_name = 'events' \
+             AND column_name IN ('normalized', 'raw_headers', 'verification') \
+             ORDER BY column_name"
+                .to_owned(),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "t").unwrap())
+        .collect();
+    assert_eq!(types, vec!["json".to_owned(); 3]);
+}
