@@ -99,6 +99,14 @@ pub struct TestApp {
     pub database: TestDatabase,
 }
 
+impl Drop for TestApp {
+    /// The app's background work (delivery workers, the SQLite checkpoint thread) stops with
+    /// the test instead of outliving it.
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
