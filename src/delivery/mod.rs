@@ -118,6 +118,7 @@ impl Dispatcher {
         } = parts;
         let sender = Sender::new(
             settings.timeout,
+            settings.concurrency,
             ssrf::Guard {
                 enabled: settings.ssrf_guard,
                 allow: settings.ssrf_allowlist.clone(),

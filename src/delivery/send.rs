@@ -44,14 +44,18 @@ pub struct Message<'a> {
 }
 
 impl Sender {
-    pub fn new(timeout: Duration, guard: Guard) -> Self {
+    /// `concurrency` is the most attempts this process has in flight at once. That many idle
+    /// connections per host are kept, since one customer's host often serves many endpoints.
+    /// Capping below it made the gateway open and close hundreds of connections a second toward
+    /// a busy host (measured: 520/s at 6,000 deliveries/s, each a TCP handshake on both sides).
+    pub fn new(timeout: Duration, concurrency: usize, guard: Guard) -> Self {
         let guard = Arc::new(guard);
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
-            .pool_max_idle_per_host(32)
+            .pool_max_idle_per_host(concurrency)
             .user_agent(concat!("webhook-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
