@@ -234,9 +234,12 @@ async fn get_event(
     let m = event::find_for_tenant(&state.db, scope.id(), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let summary = EventSummary::from(&m);
+    let mut normalized = m.normalized;
+    crate::normalize::restore_provider_data(&mut normalized, &m.raw_body);
     Ok(HttpResponse::Ok().json(EventDetail {
-        summary: EventSummary::from(&m),
-        normalized: m.normalized,
+        summary,
+        normalized,
         raw: RawWebhook {
             body: m.raw_body,
             headers: m.raw_headers,

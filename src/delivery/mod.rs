@@ -21,7 +21,6 @@ use sea_orm::{
     QueryFilter, Statement,
 };
 use secrecy::ExposeSecret;
-use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -325,14 +324,14 @@ impl Dispatcher {
     }
 
     /// One query for the events of a claimed batch (fan-out shares them), not one per delivery.
-    /// Only what the payload needs: the raw body stays in the database.
+    /// Only what the payload needs: the stored CloudEvent and the provider's body that completes it.
     async fn load_payloads(&self, claimed: &mut [Claimed]) -> Result<(), DbErr> {
         let mut ids: Vec<EventId> = claimed.iter().map(|c| c.event_id.clone()).collect();
         ids.sort();
         ids.dedup();
         let mut loaded: HashMap<String, Arc<Payload>> = HashMap::with_capacity(ids.len());
         let backend = self.db.get_database_backend();
-        // The CloudEvent as stored text: sent as it is, not parsed and printed again.
+        // The CloudEvent as stored text: completed and sent, not parsed and printed again.
         let body = match backend {
             DatabaseBackend::Postgres => "normalized::text",
             _ => "normalized",
@@ -340,7 +339,7 @@ impl Dispatcher {
         for chunk in crate::store::pow2_chunks(&ids, 256) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| placeholder(backend, i)).collect();
             let sql = format!(
-                "SELECT id, {body} AS body, stale, received_at FROM events WHERE id IN ({})",
+                "SELECT id, {body} AS body, raw_body, stale, received_at FROM events WHERE id IN ({})",
                 marks.join(", ")
             );
             let values: Vec<sea_orm::Value> =
@@ -351,14 +350,14 @@ impl Dispatcher {
                 .await?;
             for row in rows {
                 let id: String = row.try_get("", "id")?;
-                let text: String = row.try_get("", "body")?;
+                let stored: String = row.try_get("", "body")?;
+                let raw_body: String = row.try_get("", "raw_body")?;
                 let stale: bool = row.try_get("", "stale")?;
                 let received_at: DateTime<Utc> = row.try_get("", "received_at")?;
-                let body = if stale {
-                    payload(serde_json::from_str(&text).unwrap_or(Value::Null), true)
-                } else {
-                    text.into_bytes()
-                };
+                let body = payload(
+                    crate::normalize::with_provider_data(&stored, &raw_body),
+                    stale,
+                );
                 loaded.insert(id, Arc::new(Payload { body, received_at }));
             }
         }
@@ -802,14 +801,13 @@ fn placeholder(backend: DatabaseBackend, n: usize) -> String {
     }
 }
 
-/// The body sent: the stored CloudEvent, with the `stale` extension when it applies.
-pub fn payload(mut ce: Value, stale: bool) -> Vec<u8> {
-    if stale {
-        if let Value::Object(map) = &mut ce {
-            map.insert("stale".into(), Value::Bool(true));
-        }
+/// The body sent: the CloudEvent, with the `stale` extension when it applies.
+pub fn payload(cloud_event: String, stale: bool) -> Vec<u8> {
+    match cloud_event.strip_prefix('{') {
+        // The CloudEvent is never empty (`specversion` comes first), so a comma follows.
+        Some(rest) if stale => format!("{{\"stale\":true,{rest}").into_bytes(),
+        _ => cloud_event.into_bytes(),
     }
-    serde_json::to_vec(&ce).unwrap_or_default()
 }
 
 /// PostgreSQL LISTEN: another replica's commit wakes this one at once. Reconnects on failure.

@@ -19,7 +19,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::domain::{EventId, Provider};
 use crate::error::{ApiError, Problem};
 use crate::metrics::Metrics;
-use crate::normalize::cloud_event;
+use crate::normalize::stored_cloud_event;
 use crate::providers::{adapter, Inbound, Rejection};
 use crate::startup::AppState;
 use connections::TenantRef;
@@ -215,8 +215,13 @@ async fn accept(
     }
     let id = EventId::generate();
     let record = Record {
-        cloud_event: cloud_event(id.as_str(), &resolved.tenant_id, provider, &mut normalized)
-            .to_string(),
+        cloud_event: stored_cloud_event(
+            id.as_str(),
+            &resolved.tenant_id,
+            provider,
+            &mut normalized,
+        )
+        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
         id,
         tenant_id: resolved.tenant_id.clone(),
         provider,

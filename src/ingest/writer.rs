@@ -26,8 +26,9 @@ pub struct Record {
     pub tenant_id: TenantId,
     pub provider: Provider,
     pub normalized: Normalized,
-    /// The CloudEvent, the headers kept and the verification, as JSON text: serialized by the
-    /// request's own thread, so the one writer only copies them.
+    /// The CloudEvent as stored (without the provider's body, see
+    /// [`crate::normalize::stored_cloud_event`]), the headers kept and the verification, as
+    /// JSON text: serialized by the request's own thread, so the one writer only copies them.
     pub cloud_event: String,
     pub raw_body: String,
     pub raw_headers: String,
@@ -261,18 +262,13 @@ pub fn fan_out(
     fanout
 }
 
-/// What a handed-off delivery sends: the CloudEvent text as stored (marked when stale).
+/// What a handed-off delivery sends: the CloudEvent with the provider's body (marked when stale).
 fn payload_of(r: &Record, stale: bool) -> Payload {
-    let body = if stale {
-        crate::delivery::payload(
-            serde_json::from_str(&r.cloud_event).unwrap_or(Value::Null),
-            true,
-        )
-    } else {
-        r.cloud_event.clone().into_bytes()
-    };
     Payload {
-        body,
+        body: crate::delivery::payload(
+            crate::normalize::with_provider_data(&r.cloud_event, &r.raw_body),
+            stale,
+        ),
         received_at: r.received_at,
     }
 }

@@ -1,13 +1,13 @@
 //! The normalized event: one schema for every provider. A provider module turns its webhook into
-//! a [`Normalized`]; [`cloud_event`] wraps it in the CloudEvents 1.0 envelope that is stored,
-//! served and delivered. Documented in README ("The normalized schema") and as JSON Schema in
+//! a [`Normalized`]; [`stored_cloud_event`] wraps it in the CloudEvents 1.0 envelope that is
+//! stored, and [`with_provider_data`] completes it to be served and delivered. Documented in README ("The normalized schema") and as JSON Schema in
 //! `openapi/normalized-event.schema.json`.
 
 pub mod time;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::domain::{Provider, TenantId};
 
@@ -167,25 +167,79 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The CloudEvents 1.0 envelope (structured JSON mode). The provider's body moves into the
-/// event (`n.data.provider_data` is left `null`) instead of being copied: it is the largest part.
-pub fn cloud_event(id: &str, tenant: &TenantId, provider: Provider, n: &mut Normalized) -> Value {
-    let provider_data = std::mem::take(&mut n.data.provider_data);
-    let mut ce = json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": format!("/providers/{provider}/tenants/{tenant}"),
-        "type": n.event_type,
-        "subject": n.subject,
-        "time": rfc3339(n.occurred_at),
-        "datacontenttype": "application/json",
-        "tenantid": tenant.as_str(),
-        "provider": provider.as_str(),
-        "providereventid": n.provider_event_id,
-        "data": n.data,
-    });
-    ce["data"]["provider_data"] = provider_data;
-    ce
+/// The CloudEvents 1.0 envelope (structured JSON mode) as it is stored: JSON text whose last
+/// value is `data.provider_data`, left `null`. The provider's body is stored once, as the event's
+/// raw body, and [`with_provider_data`] puts it back where it belongs whenever the event is
+/// served or delivered. Stored twice, it made each event row ~40 % larger, and writing those
+/// bytes was the largest single cost of the SQLite write path (README "Performance").
+pub fn stored_cloud_event(
+    id: &str,
+    tenant: &TenantId,
+    provider: Provider,
+    n: &mut Normalized,
+) -> Result<String, serde_json::Error> {
+    // Field order is the text's order: `data` last, and in it `provider_data` last.
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        specversion: &'static str,
+        id: &'a str,
+        source: String,
+        #[serde(rename = "type")]
+        event_type: &'a str,
+        subject: &'a str,
+        time: String,
+        datacontenttype: &'static str,
+        tenantid: &'a str,
+        provider: &'static str,
+        providereventid: &'a str,
+        data: &'a NormalizedData,
+    }
+    n.data.provider_data = Value::Null;
+    serde_json::to_string(&Envelope {
+        specversion: "1.0",
+        id,
+        source: format!("/providers/{provider}/tenants/{tenant}"),
+        event_type: n.event_type,
+        subject: &n.subject,
+        time: rfc3339(n.occurred_at),
+        datacontenttype: "application/json",
+        tenantid: tenant.as_str(),
+        provider: provider.as_str(),
+        providereventid: &n.provider_event_id,
+        data: &n.data,
+    })
+}
+
+/// How every stored CloudEvent written by [`stored_cloud_event`] ends.
+const STORED_TAIL: &str = "\"provider_data\":null}}";
+
+/// The CloudEvent as served and delivered: the stored text with the provider's body (verified
+/// JSON, kept byte for byte) as `data.provider_data`. Events stored before the body was kept
+/// once already hold it and are returned as they are.
+pub fn with_provider_data(stored: &str, raw_body: &str) -> String {
+    match stored.strip_suffix(STORED_TAIL) {
+        Some(head) => {
+            let body = raw_body.trim();
+            let mut text = String::with_capacity(head.len() + body.len() + 20);
+            text.push_str(head);
+            text.push_str("\"provider_data\":");
+            text.push_str(body);
+            text.push_str("}}");
+            text
+        }
+        None => stored.to_owned(),
+    }
+}
+
+/// [`with_provider_data`] for a CloudEvent already parsed (the admin API's event detail).
+pub fn restore_provider_data(ce: &mut Value, raw_body: &str) {
+    if let Some(slot) = ce.get_mut("data").and_then(|d| d.get_mut("provider_data")) {
+        if slot.is_null() {
+            if let Ok(body) = serde_json::from_str(raw_body) {
+                *slot = body;
+            }
+        }
+    }
 }
 
 /// Reads an optional string field.
@@ -195,4 +249,69 @@ pub fn text(v: &Value, key: &str) -> Option<String> {
 
 pub fn number(v: &Value, key: &str) -> Option<f64> {
     v.get(key).and_then(Value::as_f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized() -> Normalized {
+        Normalized {
+            provider_event_id: "pe_1".into(),
+            event_type: types::LAB_OTHER,
+            subject: "order_1".into(),
+            occurred_at: DateTime::from_timestamp(1_760_000_000, 0).unwrap(),
+            staleness_key: None,
+            order_key: "k".into(),
+            data: NormalizedData {
+                kind: Kind::LabOrder,
+                status: Status::Unknown,
+                provider_status: Some("provider_data\":null}}".into()),
+                provider_action: None,
+                provider_event_type: None,
+                patient: None,
+                schedule: None,
+                pickup: None,
+                destination: None,
+                collection: None,
+                links: Value::Null,
+                provider_data: serde_json::json!({"dropped": "from the stored text"}),
+            },
+        }
+    }
+
+    #[test]
+    fn the_stored_text_leaves_the_body_out_and_the_served_text_puts_it_back_verbatim() {
+        let mut n = normalized();
+        let tenant = TenantId::parse("tn_1").unwrap();
+        let stored = stored_cloud_event("evt_1", &tenant, Provider::Vital, &mut n).unwrap();
+        assert!(!stored.contains("dropped"), "{stored}");
+        let body = "{ \"b\" : [1, 2.50], \"a\": \"x\" }\n";
+        let served = with_provider_data(&stored, body);
+        assert!(
+            served.contains("\"provider_data\":{ \"b\" : [1, 2.50]"),
+            "{served}"
+        );
+        let v: Value = serde_json::from_str(&served).unwrap();
+        assert_eq!(
+            v["data"]["provider_data"],
+            serde_json::json!({"b": [1, 2.5], "a": "x"})
+        );
+        assert_eq!(v["data"]["provider_status"], "provider_data\":null}}");
+        assert_eq!(v["id"], "evt_1");
+        assert_eq!(v["type"], "lab.other");
+
+        let mut parsed: Value = serde_json::from_str(&stored).unwrap();
+        restore_provider_data(&mut parsed, body);
+        assert_eq!(parsed, v);
+    }
+
+    #[test]
+    fn an_event_stored_with_its_body_inside_is_served_as_stored() {
+        let old = r#"{"data": {"provider_data": {"a": 1}}, "id": "evt_1"}"#;
+        assert_eq!(with_provider_data(old, r#"{"other":2}"#), old);
+        let mut v: Value = serde_json::from_str(old).unwrap();
+        restore_provider_data(&mut v, r#"{"other":2}"#);
+        assert_eq!(v["data"]["provider_data"], serde_json::json!({"a": 1}));
+    }
 }

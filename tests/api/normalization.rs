@@ -5,7 +5,7 @@
 use actix_web::http::header::HeaderMap;
 use chrono::{TimeZone, Utc};
 use gateway::domain::{KeyId, Provider, TenantId};
-use gateway::normalize::cloud_event;
+use gateway::normalize::{stored_cloud_event, with_provider_data};
 use gateway::providers::{adapter, Inbound, Rejection, Verified};
 use serde_json::{json, Value};
 
@@ -47,12 +47,15 @@ pub fn normalize(provider: Provider, body: &[u8]) -> Result<Value, Rejection> {
         timestamp: Some(now),
     };
     let mut n = adapter(provider).normalize(&inbound, &verified)?;
-    Ok(cloud_event(
+    let stored = stored_cloud_event(
         "evt_golden",
         &TenantId::parse("tn_golden").unwrap(),
         provider,
         &mut n,
-    ))
+    )
+    .unwrap();
+    let served = with_provider_data(&stored, std::str::from_utf8(body).unwrap());
+    Ok(serde_json::from_str(&served).unwrap())
 }
 
 fn fixture(provider: &str, name: &str) -> Vec<u8> {
