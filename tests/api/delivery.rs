@@ -212,6 +212,67 @@ async fn a_failing_receiver_is_retried_until_it_recovers_and_every_attempt_is_lo
 }
 
 #[tokio::test]
+async fn a_delivered_event_carries_the_providers_body_verbatim_and_a_stale_one_says_so() {
+    let s = setup_with(|_| {}).await;
+    let rx = Receiver::start().await;
+    let ep = s.endpoint(&rx.url, json!({"include_stale": true})).await;
+    let secret = ep["signing_secret"].as_str().unwrap().to_owned();
+    // The first attempts are handed to the workers with the payload built from the request; the
+    // retries are claimed from the queue, with the payload read back from the database.
+    rx.fail_next(2);
+    let mut sent = Vec::new();
+    for (n, status, action) in [
+        (20, "ASSIGNED", "REQUEST_DATA_UPDATED"),
+        (10, "AVAILABLE", "BROADCAST_RECEIVED"),
+    ] {
+        let body = vectorcare_event(&format!("01JP{n:022}"), "VC-BODY", status, action);
+        let res = s
+            .app
+            .post_vectorcare("/webhooks/vectorcare/acme", &body, VECTORCARE_PRIVATE_PEM)
+            .await;
+        let ack: Value = res.json().await.unwrap();
+        sent.push((ack["event_id"].as_str().unwrap().to_owned(), body));
+    }
+    s.drain().await;
+    let received = rx.received();
+    assert_eq!(received.len(), 4, "two failed attempts, two retries");
+    for r in &received {
+        assert!(verify(&secret, r), "signed over the body as sent");
+        let text = std::str::from_utf8(&r.body).unwrap();
+        let ce = r.json();
+        let (id, body) = sent
+            .iter()
+            .find(|(id, _)| ce["id"] == id.as_str())
+            .expect("one of the events sent");
+        let original: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(ce["data"]["provider_data"], original);
+        assert!(
+            text.contains(std::str::from_utf8(body).unwrap()),
+            "the provider's body, byte for byte"
+        );
+        let stale = *id == sent[1].0;
+        assert_eq!(ce.get("stale"), stale.then_some(&Value::Bool(true)), "{id}");
+        assert_eq!(ce["subject"], "VC-BODY");
+    }
+
+    // The admin API serves the same event, with the body in place.
+    let detail: Value = s
+        .app
+        .get_as(
+            &format!("/api/v1/tenants/acme/events/{}", sent[1].0),
+            &s.admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        detail["normalized"]["data"]["provider_data"],
+        serde_json::from_slice::<Value>(&sent[1].1).unwrap()
+    );
+}
+
+#[tokio::test]
 async fn after_the_last_attempt_a_delivery_is_dead_visible_and_replayable() {
     let s = setup_with(|_| {}).await;
     let rx = Receiver::start().await;
