@@ -354,10 +354,7 @@ impl Dispatcher {
                 let raw_body: String = row.try_get("", "raw_body")?;
                 let stale: bool = row.try_get("", "stale")?;
                 let received_at: DateTime<Utc> = row.try_get("", "received_at")?;
-                let body = payload(
-                    crate::normalize::with_provider_data(&stored, &raw_body),
-                    stale,
-                );
+                let body = payload(&stored, &raw_body, stale);
                 loaded.insert(id, Arc::new(Payload { body, received_at }));
             }
         }
@@ -801,8 +798,10 @@ fn placeholder(backend: DatabaseBackend, n: usize) -> String {
     }
 }
 
-/// The body sent: the CloudEvent, with the `stale` extension when it applies.
-pub fn payload(cloud_event: String, stale: bool) -> Vec<u8> {
+/// The body sent: the stored CloudEvent completed with the provider's body, with the `stale`
+/// extension when it applies.
+pub fn payload(stored: &str, raw_body: &str, stale: bool) -> Vec<u8> {
+    let cloud_event = crate::normalize::with_provider_data(stored, raw_body);
     match cloud_event.strip_prefix('{') {
         // The CloudEvent is never empty (`specversion` comes first), so a comma follows.
         Some(rest) if stale => format!("{{\"stale\":true,{rest}").into_bytes(),

@@ -264,10 +264,7 @@ pub fn fan_out(
 /// What a handed-off delivery sends: the CloudEvent with the provider's body (marked when stale).
 fn payload_of(r: &Record, stale: bool) -> Payload {
     Payload {
-        body: crate::delivery::payload(
-            crate::normalize::with_provider_data(&r.cloud_event, &r.raw_body),
-            stale,
-        ),
+        body: crate::delivery::payload(&r.cloud_event, &r.raw_body, stale),
         received_at: r.received_at,
     }
 }
