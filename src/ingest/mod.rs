@@ -203,7 +203,7 @@ async fn accept(
     let verified = handler
         .verify(&inbound, &resolved.keys)
         .map_err(rejection)?;
-    let mut normalized = handler.normalize(&inbound, &verified).map_err(rejection)?;
+    let normalized = handler.normalize(&inbound, &verified).map_err(rejection)?;
     // JSON was parsed above, so the body is valid UTF-8 and stored byte for byte.
     let raw_body = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::InvalidPayload("the body is not UTF-8".into()))?;
@@ -215,13 +215,8 @@ async fn accept(
     }
     let id = EventId::generate();
     let record = Record {
-        cloud_event: stored_cloud_event(
-            id.as_str(),
-            &resolved.tenant_id,
-            provider,
-            &mut normalized,
-        )
-        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
+        cloud_event: stored_cloud_event(id.as_str(), &resolved.tenant_id, provider, &normalized)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
         id,
         tenant_id: resolved.tenant_id.clone(),
         provider,

@@ -5,13 +5,15 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider};
 use crate::domain::Provider;
+use crate::normalize::lenient::{is_object, Number, Object, ObjectOrNull, Text};
 use crate::normalize::time::{normalize as norm_time, parse_utc};
 use crate::normalize::{
-    number, text, types, Address, Kind, Normalized, NormalizedData, Patient, Schedule, Status,
+    types, Address, Kind, Normalized, NormalizedData, Patient, Schedule, Status,
 };
 
 pub const SIGNATURE_HEADER: &str = "x-vectorcare-signature";
@@ -47,25 +49,71 @@ pub fn type_of(request_status: &str, action: &str) -> &'static str {
     }
 }
 
-fn address(v: Option<&Value>) -> Option<Address> {
-    let v = v.filter(|v| v.is_object())?;
-    Some(Address {
-        name: text(v, "name"),
-        line1: text(v, "street"),
-        line2: None,
-        city: text(v, "city"),
-        state: text(v, "state"),
-        postal_code: text(v, "zip"),
-        country: text(v, "country"),
-        formatted: text(v, "address"),
-        lat: number(v, "lat"),
-        lng: number(v, "lng"),
-    })
+/// The fields of a webhook the gateway reads; everything else stays in the raw body, which is
+/// kept and delivered byte for byte.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Body {
+    event_id: Text,
+    event_timestamp: Text,
+    service_request_id: Text,
+    request_status: Text,
+    action: Text,
+    data: ObjectOrNull<Request>,
 }
 
-fn required<'a>(body: &'a Value, key: &str) -> Result<&'a str, Rejection> {
-    body.get(key)
-        .and_then(Value::as_str)
+/// The request's current state (`data`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Request {
+    patient_first_name: Text,
+    patient_middle_name: Text,
+    patient_last_name: Text,
+    patient_date_of_birth: Text,
+    patient_gender: Text,
+    agreed_for_time: Text,
+    pickup_date_time: Text,
+    pickup_location: Object<Location>,
+    destination_location: Object<Location>,
+    service_request_web_url: Option<Value>,
+    round_trip_other_service_request_id: Option<Value>,
+    collection_id: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Location {
+    name: Text,
+    street: Text,
+    city: Text,
+    state: Text,
+    zip: Text,
+    country: Text,
+    address: Text,
+    lat: Number,
+    lng: Number,
+}
+
+impl From<Location> for Address {
+    fn from(l: Location) -> Address {
+        Address {
+            name: l.name.0,
+            line1: l.street.0,
+            line2: None,
+            city: l.city.0,
+            state: l.state.0,
+            postal_code: l.zip.0,
+            country: l.country.0,
+            formatted: l.address.0,
+            lat: l.lat.0,
+            lng: l.lng.0,
+        }
+    }
+}
+
+fn required(field: Text, key: &str) -> Result<String, Rejection> {
+    field
+        .0
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Rejection::InvalidPayload(format!("`{key}` is missing or not a string")))
 }
@@ -114,86 +162,90 @@ impl WebhookProvider for VectorCare {
     }
 
     fn normalize(&self, inbound: &Inbound, _verified: &Verified) -> Result<Normalized, Rejection> {
-        let body: Value = serde_json::from_slice(inbound.body)
-            .map_err(|e| Rejection::InvalidPayload(format!("the body is not JSON ({e})")))?;
-        if !body.is_object() {
+        if !is_object(inbound.body) {
             return Err(Rejection::InvalidPayload(
                 "the body is not a JSON object".into(),
             ));
         }
-        let event_id = required(&body, "event_id")?;
-        let subject = required(&body, "service_request_id")?;
-        let request_status = required(&body, "request_status")?;
-        let action = required(&body, "action")?;
-        let null = Value::Null;
-        let data = body.get("data").unwrap_or(&null);
-        if !(data.is_null() || data.is_object()) {
-            return Err(Rejection::InvalidPayload(
-                "`data` must be an object or null".into(),
-            ));
-        }
-        let occurred_at = text(&body, "event_timestamp")
+        let body: Body = serde_json::from_slice(inbound.body)
+            .map_err(|e| Rejection::InvalidPayload(format!("the body is not JSON ({e})")))?;
+        let event_id = required(body.event_id, "event_id")?;
+        let subject = required(body.service_request_id, "service_request_id")?;
+        let request_status = required(body.request_status, "request_status")?;
+        let action = required(body.action, "action")?;
+        let occurred_at = body
+            .event_timestamp
+            .0
             .and_then(|t| parse_utc(&t))
             .unwrap_or(inbound.now);
 
-        let (patient, schedule, pickup, destination) = if data.is_object() {
-            let patient = Patient {
-                first_name: text(data, "patient_first_name"),
-                middle_name: text(data, "patient_middle_name"),
-                last_name: text(data, "patient_last_name"),
-                full_name: None,
-                date_of_birth: text(data, "patient_date_of_birth"),
-                gender: text(data, "patient_gender"),
-                phone: None,
-            };
-            let (scheduled_at, source) = match (
-                text(data, "agreed_for_time"),
-                text(data, "pickup_date_time"),
-            ) {
-                (Some(t), _) => (Some(norm_time(&t)), Some("agreed_for_time")),
-                (None, Some(t)) => (Some(norm_time(&t)), Some("pickup_date_time")),
-                (None, None) => (None, None),
-            };
-            let schedule = Schedule {
-                scheduled_at,
-                source: source.map(str::to_owned),
-                window_end: None,
-                timezone: None,
-            };
-            (
-                (patient != Patient::default()).then_some(patient),
-                Some(schedule),
-                address(data.get("pickup_location")),
-                address(data.get("destination_location")),
-            )
-        } else {
-            (None, None, None, None)
+        let (patient, schedule, pickup, destination, links) = match body.data.0 {
+            Some(data) => {
+                let patient = Patient {
+                    first_name: data.patient_first_name.0,
+                    middle_name: data.patient_middle_name.0,
+                    last_name: data.patient_last_name.0,
+                    full_name: None,
+                    date_of_birth: data.patient_date_of_birth.0,
+                    gender: data.patient_gender.0,
+                    phone: None,
+                };
+                let (scheduled_at, source) = match (data.agreed_for_time.0, data.pickup_date_time.0)
+                {
+                    (Some(t), _) => (Some(norm_time(&t)), Some("agreed_for_time")),
+                    (None, Some(t)) => (Some(norm_time(&t)), Some("pickup_date_time")),
+                    (None, None) => (None, None),
+                };
+                let schedule = Schedule {
+                    scheduled_at,
+                    source: source.map(str::to_owned),
+                    window_end: None,
+                    timezone: None,
+                };
+                (
+                    (patient != Patient::default()).then_some(patient),
+                    Some(schedule),
+                    data.pickup_location.0.map(Address::from),
+                    data.destination_location.0.map(Address::from),
+                    json!({
+                        "web_url": data.service_request_web_url,
+                        "round_trip_other_service_request_id": data.round_trip_other_service_request_id,
+                        "collection_id": data.collection_id,
+                    }),
+                )
+            }
+            None => (
+                None,
+                None,
+                None,
+                None,
+                json!({
+                    "web_url": null,
+                    "round_trip_other_service_request_id": null,
+                    "collection_id": null,
+                }),
+            ),
         };
 
         Ok(Normalized {
-            provider_event_id: event_id.to_owned(),
-            event_type: type_of(request_status, action),
-            subject: subject.to_owned(),
+            provider_event_id: event_id.clone(),
+            event_type: type_of(&request_status, &action),
+            subject: subject.clone(),
             occurred_at,
             staleness_key: Some(format!("transport_request:{subject}")),
-            order_key: event_id.to_owned(),
+            order_key: event_id,
             data: NormalizedData {
                 kind: Kind::TransportRequest,
-                status: status_of(request_status),
-                provider_status: Some(request_status.to_owned()),
-                provider_action: Some(action.to_owned()),
+                status: status_of(&request_status),
+                provider_status: Some(request_status),
+                provider_action: Some(action),
                 provider_event_type: None,
                 patient,
                 schedule,
                 pickup,
                 destination,
                 collection: None,
-                links: json!({
-                    "web_url": data.get("service_request_web_url"),
-                    "round_trip_other_service_request_id": data.get("round_trip_other_service_request_id"),
-                    "collection_id": data.get("collection_id"),
-                }),
-                provider_data: body,
+                links,
             },
         })
     }

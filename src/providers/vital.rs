@@ -71,7 +71,7 @@ fn headers<'a>(inbound: &'a Inbound) -> Result<(&'a str, &'a str, &'a str), Reje
 }
 
 /// The envelope's type and data; a bare object is an order or an appointment by its shape.
-fn envelope(body: &Value) -> (String, Value) {
+fn envelope(body: &Value) -> (String, &Value) {
     if let (Some(t), Some(data)) = (
         body.get("event_type").and_then(Value::as_str),
         body.get("data"),
@@ -83,7 +83,7 @@ fn envelope(body: &Value) -> (String, Value) {
             } else {
                 t
             };
-            return (t.to_owned(), data.clone());
+            return (t.to_owned(), data);
         }
     }
     let inferred = if body.get("order_id").is_some() && body.get("start_at").is_some() {
@@ -95,7 +95,7 @@ fn envelope(body: &Value) -> (String, Value) {
     } else {
         "labtest.order.updated"
     };
-    (inferred.to_owned(), body.clone())
+    (inferred.to_owned(), body)
 }
 
 fn last_event(data: &Value) -> Option<&Value> {
@@ -371,7 +371,6 @@ impl WebhookProvider for Vital {
                 destination: None,
                 collection,
                 links,
-                provider_data: body,
             },
         })
     }

@@ -46,12 +46,12 @@ pub fn normalize(provider: Provider, body: &[u8]) -> Result<Value, Rejection> {
         delivery_id: Some("msg_2fixture".into()),
         timestamp: Some(now),
     };
-    let mut n = adapter(provider).normalize(&inbound, &verified)?;
+    let n = adapter(provider).normalize(&inbound, &verified)?;
     let stored = stored_cloud_event(
         "evt_golden",
         &TenantId::parse("tn_golden").unwrap(),
         provider,
-        &mut n,
+        &n,
     )
     .unwrap();
     let served = with_provider_data(&stored, std::str::from_utf8(body).unwrap());
@@ -137,6 +137,36 @@ fn unavailable_with_null_data_normalizes_to_a_withdrawn_request() {
     assert!(e["data"]["patient"].is_null() && e["data"]["schedule"].is_null());
     assert_eq!(e["subject"], "VC-TN4KQ8R2");
     assert_eq!(e["time"], "2026-02-15T10:30:45.000Z");
+}
+
+#[test]
+fn a_vectorcare_field_of_an_unexpected_type_is_left_out_and_the_event_still_normalizes() {
+    let mut body: Value =
+        serde_json::from_slice(&fixture("vectorcare", "bls_broadcast_received")).unwrap();
+    body["data"]["patient_last_name"] = json!(42);
+    body["data"]["pickup_location"] = json!("somewhere");
+    body["data"]["destination_location"]["lat"] = json!("north");
+    body["data"]["collection_id"] = json!({"nested": [1, "two"]});
+    body["event_timestamp"] = json!(false);
+    let e = normalize(Provider::Vectorcare, &serde_json::to_vec(&body).unwrap()).unwrap();
+    assert_eq!(e["data"]["patient"]["last_name"], Value::Null);
+    assert_eq!(
+        e["data"]["patient"]["first_name"],
+        body["data"]["patient_first_name"]
+    );
+    assert_eq!(e["data"]["pickup"], Value::Null);
+    assert_eq!(e["data"]["destination"]["lat"], Value::Null);
+    assert_eq!(
+        e["data"]["destination"]["city"],
+        body["data"]["destination_location"]["city"]
+    );
+    assert_eq!(
+        e["data"]["links"]["collection_id"],
+        json!({"nested": [1, "two"]})
+    );
+    assert_eq!(e["time"], "2026-02-15T12:00:00.000Z", "the receipt time");
+    assert_eq!(e["data"]["provider_data"], body, "the body, whole");
+    assert_valid(&schema(), &e);
 }
 
 fn vectorcare_with(status: &str, action: &str) -> Vec<u8> {
@@ -370,6 +400,9 @@ fn a_body_of_the_wrong_shape_is_refused_as_invalid_payload() {
         &b"[1,2]"[..],
         b"not json",
         br#"{"service_request_id":"x","request_status":"ASSIGNED","action":"A"}"#,
+        br#"["e1","2026-02-15T10:30:45Z","VC-1","ASSIGNED","A",null]"#,
+        br#"{"event_id":"e1","service_request_id":"x","request_status":"ASSIGNED","action":"A","data":"x"}"#,
+        br#"{"event_id":"e1","service_request_id":"x","request_status":"ASSIGNED","action":"A"} {}"#,
     ] {
         assert!(matches!(
             normalize(Provider::Vectorcare, body),
