@@ -216,7 +216,7 @@ impl WebhookProvider for Vital {
         let fallback = verified.timestamp.unwrap_or(inbound.now);
         let (event_type, data) = envelope(&body);
         let id_of = |key: &str| {
-            text(&data, key).ok_or_else(|| {
+            text(data, key).ok_or_else(|| {
                 Rejection::InvalidPayload(format!("`data.{key}` is missing or not a string"))
             })
         };
@@ -236,7 +236,7 @@ impl WebhookProvider for Vital {
         ) = match event_type.as_str() {
             "labtest.order.created" | "labtest.order.updated" => {
                 let id = id_of("id")?;
-                let provider_status = last_event_status(&data).or_else(|| text(&data, "status"));
+                let provider_status = last_event_status(data).or_else(|| text(data, "status"));
                 let status = provider_status
                     .as_deref()
                     .map_or(Status::Unknown, order_status);
@@ -269,14 +269,14 @@ impl WebhookProvider for Vital {
                     None,
                     order_address(addr),
                     (patient != Patient::default()).then_some(patient),
-                    json!({"order_id": id, "appointment_id": appointment_id, "sample_id": text(&data, "sample_id")}),
-                    order_key(&data, fallback),
+                    json!({"order_id": id, "appointment_id": appointment_id, "sample_id": text(data, "sample_id")}),
+                    order_key(data, fallback),
                 )
             }
             "labtest.appointment.created" | "labtest.appointment.updated" => {
                 let id = id_of("id")?;
-                let order = text(&data, "order_id").unwrap_or_else(|| id.clone());
-                let provider_status = text(&data, "status");
+                let order = text(data, "order_id").unwrap_or_else(|| id.clone());
+                let provider_status = text(data, "status");
                 let status = provider_status
                     .as_deref()
                     .map_or(Status::Unknown, appointment_status);
@@ -286,10 +286,10 @@ impl WebhookProvider for Vital {
                     collection.lng = number(loc, "lng");
                 }
                 let schedule = Schedule {
-                    scheduled_at: text(&data, "start_at").map(|t| norm_time(&t)),
-                    source: text(&data, "start_at").map(|_| "start_at".to_owned()),
-                    window_end: text(&data, "end_at").map(|t| norm_time(&t)),
-                    timezone: text(&data, "iana_timezone"),
+                    scheduled_at: text(data, "start_at").map(|t| norm_time(&t)),
+                    source: text(data, "start_at").map(|_| "start_at".to_owned()),
+                    window_end: text(data, "end_at").map(|t| norm_time(&t)),
+                    timezone: text(data, "iana_timezone"),
                 };
                 let t = if event_type == "labtest.appointment.created" {
                     types::LAB_APPOINTMENT_CREATED
@@ -306,13 +306,13 @@ impl WebhookProvider for Vital {
                     Some(schedule),
                     Some(collection),
                     None,
-                    json!({"order_id": order, "appointment_id": id, "appointment_provider": text(&data, "provider"), "event_status": text(&data, "event_status")}),
-                    order_key(&data, fallback),
+                    json!({"order_id": order, "appointment_id": id, "appointment_provider": text(data, "provider"), "event_status": text(data, "event_status")}),
+                    order_key(data, fallback),
                 )
             }
             "labtest.result.critical" => {
                 let order = id_of("order_id")?;
-                let provider_status = text(&data, "status");
+                let provider_status = text(data, "status");
                 let status = match provider_status.as_deref() {
                     Some("final") => Status::Completed,
                     Some("partial") => Status::InProgress,
@@ -328,13 +328,13 @@ impl WebhookProvider for Vital {
                     None,
                     None,
                     None,
-                    json!({"order_id": order, "sample_id": text(&data, "sample_id")}),
+                    json!({"order_id": order, "sample_id": text(data, "sample_id")}),
                     (rfc3339(fallback), fallback),
                 )
             }
             _ => {
-                let subject = text(&data, "order_id")
-                    .or_else(|| text(&data, "id"))
+                let subject = text(data, "order_id")
+                    .or_else(|| text(data, "id"))
                     .unwrap_or_else(|| delivery_id.clone());
                 (
                     types::LAB_OTHER,
@@ -342,7 +342,7 @@ impl WebhookProvider for Vital {
                     subject,
                     None,
                     Status::Unknown,
-                    text(&data, "status"),
+                    text(data, "status"),
                     None,
                     None,
                     None,
