@@ -127,6 +127,85 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     }
 }
 
+/// A non-negative integer, or `None` for any other JSON value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct UInt(pub Option<u64>);
+
+impl<'de> Deserialize<'de> for UInt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = UInt;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<UInt, E> {
+                Ok(UInt(u64::try_from(n).ok()))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<UInt, E> {
+                Ok(UInt(Some(n)))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<UInt, E> {
+                Ok(UInt(None))
+            }
+            otherwise!(UInt(None); strings, maps, seqs);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A field read as `T` that also remembers whether it was there at all, `null` included.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Seen<T>(pub bool, pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Seen<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(|t| Seen(true, t))
+    }
+}
+
+/// The length and last element of an array (the element read as [`Object`]); both `None` for
+/// any other JSON value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Last<T> {
+    pub len: Option<usize>,
+    pub last: Option<Object<T>>,
+}
+
+impl<T> Default for Last<T> {
+    fn default() -> Self {
+        Last {
+            len: None,
+            last: None,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Last<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Last<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Last<T>, A::Error> {
+                let (mut len, mut last) = (0, None);
+                while let Some(element) = seq.next_element::<Object<T>>()? {
+                    len += 1;
+                    last = Some(element);
+                }
+                Ok(Last {
+                    len: Some(len),
+                    last,
+                })
+            }
+            otherwise!(Last::default(); numbers, strings, maps);
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
 /// An object read as `T`, `None` for `null` or a missing field, and an error for anything else:
 /// for a field whose shape the provider's contract fixes.
 #[derive(Clone, Debug, PartialEq)]
@@ -174,7 +253,7 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
-    #[derive(Deserialize, Debug, Default)]
+    #[derive(Deserialize, Debug, Default, PartialEq)]
     #[serde(default)]
     struct Place {
         city: Text,
@@ -187,6 +266,45 @@ mod tests {
         name: Text,
         place: Object<Place>,
         data: ObjectOrNull<Place>,
+    }
+
+    #[derive(Deserialize, Debug, Default)]
+    #[serde(default)]
+    struct Listing {
+        seq: UInt,
+        marker: Seen<Text>,
+        items: Last<Place>,
+    }
+
+    #[test]
+    fn an_array_gives_its_length_and_last_element_and_a_present_null_is_seen() {
+        let l: Listing = serde_json::from_str(
+            r#"{"seq":7,"marker":null,"items":[{"city":"a"},{"city":"b","lat":2}]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.seq, UInt(Some(7)));
+        assert_eq!(l.marker, Seen(true, Text(None)));
+        assert_eq!(l.items.len, Some(2));
+        assert_eq!(
+            l.items.last.unwrap().0.unwrap().city,
+            Text(Some("b".into()))
+        );
+        let l: Listing = serde_json::from_str(r#"{"seq":-1,"items":[{"city":"a"},5]}"#).unwrap();
+        assert_eq!(l.seq, UInt(None));
+        assert_eq!(l.marker, Seen(false, Text(None)));
+        assert_eq!(l.items.len, Some(2));
+        assert!(
+            l.items.last.unwrap().0.is_none(),
+            "5 is there, not an object"
+        );
+        for other in ["1.5", "{}", "\"x\"", "null"] {
+            let l: Listing =
+                serde_json::from_str(&format!(r#"{{"seq":{other},"items":{other}}}"#)).unwrap();
+            assert_eq!(l.seq, UInt(None), "{other}");
+            assert_eq!(l.items, Last::default(), "{other}");
+        }
+        let l: Listing = serde_json::from_str(r#"{"items":[]}"#).unwrap();
+        assert_eq!((l.items.len, l.items.last.is_none()), (Some(0), true));
     }
 
     fn read(text: &str) -> Result<Body, serde_json::Error> {

@@ -252,15 +252,6 @@ pub fn restore_provider_data(ce: &mut Value, raw_body: &str) {
     }
 }
 
-/// Reads an optional string field.
-pub fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-pub fn number(v: &Value, key: &str) -> Option<f64> {
-    v.get(key).and_then(Value::as_f64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,14 +3,16 @@
 //! body is `{event_type, data, ...}`; some documented examples are the bare `data` object.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::json;
 
 use super::{Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider};
 use crate::domain::Provider;
+use crate::normalize::lenient::{is_object, Last, Number, Object, Seen, Text, UInt};
 use crate::normalize::time::{normalize as norm_time, parse_utc};
 use crate::normalize::{
-    number, rfc3339, text, types, Address, Kind, Normalized, NormalizedData, Patient, Schedule,
-    Status,
+    rfc3339, types, Address, Kind, Normalized, NormalizedData, Patient, Schedule, Status,
 };
 use crate::signature;
 
@@ -70,88 +72,176 @@ fn headers<'a>(inbound: &'a Inbound) -> Result<(&'a str, &'a str, &'a str), Reje
     }
 }
 
-/// The envelope's type and data; a bare object is an order or an appointment by its shape.
-fn envelope(body: &Value) -> (String, &Value) {
-    if let (Some(t), Some(data)) = (
-        body.get("event_type").and_then(Value::as_str),
-        body.get("data"),
-    ) {
-        if data.is_object() {
-            // Vital's own example spells it `labtest.appointment.update`.
-            let t = if t == "labtest.appointment.update" {
-                "labtest.appointment.updated"
-            } else {
-                t
-            };
-            return (t.to_owned(), data);
-        }
+/// The envelope. Read first; a body without one is read again as a bare [`Data`].
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Envelope {
+    event_type: Text,
+    data: Object<Data>,
+}
+
+/// The fields of an order, appointment or result the gateway reads; everything else stays in
+/// the raw body, which is kept and delivered byte for byte.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Data {
+    id: Text,
+    order_id: Seen<Text>,
+    status: Text,
+    sample_id: Text,
+    updated_at: Text,
+    last_event: Object<OrderEvent>,
+    events: Last<OrderEvent>,
+    patient_details: Object<PatientDetails>,
+    patient_address: Object<VitalAddress>,
+    details: Object<Details>,
+    // Appointments.
+    address: Object<VitalAddress>,
+    location: Object<Location>,
+    start_at: Seen<Text>,
+    end_at: Text,
+    iana_timezone: Text,
+    provider: Text,
+    event_status: Text,
+    // Results.
+    interpretation: Seen<IgnoredAny>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OrderEvent {
+    id: UInt,
+    status: Text,
+    created_at: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PatientDetails {
+    dob: Text,
+    gender: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct VitalAddress {
+    receiver_name: Text,
+    first_line: Text,
+    second_line: Text,
+    city: Text,
+    state: Text,
+    zip: Text,
+    zip_code: Text,
+    country: Text,
+    phone_number: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Details {
+    data: Object<DetailsData>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DetailsData {
+    appointment_id: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Location {
+    lat: Number,
+    lng: Number,
+}
+
+impl Data {
+    /// The order's last event: `last_event`, else the last of `events` (an element that is not
+    /// an object counts, with nothing in it).
+    fn last_event(&self) -> Option<&OrderEvent> {
+        const NOTHING: &OrderEvent = &OrderEvent {
+            id: UInt(None),
+            status: Text(None),
+            created_at: Text(None),
+        };
+        self.last_event.0.as_ref().or_else(|| {
+            self.events
+                .last
+                .as_ref()
+                .map(|e| e.0.as_ref().unwrap_or(NOTHING))
+        })
     }
-    let inferred = if body.get("order_id").is_some() && body.get("start_at").is_some() {
+
+    fn last_event_status(&self) -> Option<String> {
+        self.last_event().and_then(|e| e.status.0.clone())
+    }
+}
+
+/// The envelope's type and data; a bare object is an order or an appointment by its shape.
+fn envelope(body: &[u8]) -> Result<(String, Data), serde_json::Error> {
+    if let Envelope {
+        event_type: Text(Some(t)),
+        data: Object(Some(data)),
+    } = serde_json::from_slice(body)?
+    {
+        // Vital's own example spells it `labtest.appointment.update`.
+        let t = if t == "labtest.appointment.update" {
+            "labtest.appointment.updated".to_owned()
+        } else {
+            t
+        };
+        return Ok((t, data));
+    }
+    let data: Data = serde_json::from_slice(body)?;
+    let inferred = if data.order_id.0 && data.start_at.0 {
         "labtest.appointment.updated"
-    } else if body.get("order_id").is_some() && body.get("interpretation").is_some() {
+    } else if data.order_id.0 && data.interpretation.0 {
         "labtest.result.critical"
-    } else if last_event_status(body).is_some_and(|s| s.ends_with(".ordered")) {
+    } else if data
+        .last_event_status()
+        .is_some_and(|s| s.ends_with(".ordered"))
+    {
         "labtest.order.created"
     } else {
         "labtest.order.updated"
     };
-    (inferred.to_owned(), body)
+    Ok((inferred.to_owned(), data))
 }
 
-fn last_event(data: &Value) -> Option<&Value> {
-    data.get("last_event")
-        .filter(|e| e.is_object())
-        .or_else(|| {
-            data.get("events")
-                .and_then(Value::as_array)
-                .and_then(|e| e.last())
-        })
-}
-
-fn last_event_status(data: &Value) -> Option<String> {
-    last_event(data).and_then(|e| text(e, "status"))
-}
-
-fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    text(v, key).and_then(|t| parse_utc(&t))
+fn time_of(t: &Text) -> Option<DateTime<Utc>> {
+    t.0.as_deref().and_then(parse_utc)
 }
 
 /// Orders by their last event (time, then id); appointments by their last event's time and
 /// count, falling back to `updated_at`, then to the delivery's timestamp.
-fn order_key(data: &Value, fallback: DateTime<Utc>) -> (String, DateTime<Utc>) {
-    if let Some(e) = last_event(data) {
-        let at = time_of(e, "created_at")
-            .or_else(|| time_of(data, "updated_at"))
+fn order_key(data: &Data, fallback: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    if let Some(e) = data.last_event() {
+        let at = time_of(&e.created_at)
+            .or_else(|| time_of(&data.updated_at))
             .unwrap_or(fallback);
-        let seq = e
-            .get("id")
-            .and_then(Value::as_u64)
-            .or_else(|| {
-                data.get("events")
-                    .and_then(Value::as_array)
-                    .map(|a| a.len() as u64)
-            })
-            .unwrap_or(0);
+        let seq =
+            e.id.0
+                .or_else(|| data.events.len.map(|n| n as u64))
+                .unwrap_or(0);
         return (format!("{}#{seq:020}", rfc3339(at)), at);
     }
-    let at = time_of(data, "updated_at").unwrap_or(fallback);
+    let at = time_of(&data.updated_at).unwrap_or(fallback);
     (format!("{}#{:020}", rfc3339(at), 0), at)
 }
 
-fn order_address(v: Option<&Value>) -> Option<Address> {
-    let v = v.filter(|v| v.is_object())?;
-    Some(Address {
-        name: text(v, "receiver_name"),
-        line1: text(v, "first_line"),
-        line2: text(v, "second_line"),
-        city: text(v, "city"),
-        state: text(v, "state"),
-        postal_code: text(v, "zip").or_else(|| text(v, "zip_code")),
-        country: text(v, "country"),
+fn order_address(a: &VitalAddress) -> Address {
+    Address {
+        name: a.receiver_name.0.clone(),
+        line1: a.first_line.0.clone(),
+        line2: a.second_line.0.clone(),
+        city: a.city.0.clone(),
+        state: a.state.0.clone(),
+        postal_code: a.zip.0.clone().or_else(|| a.zip_code.0.clone()),
+        country: a.country.0.clone(),
         formatted: None,
         lat: None,
         lng: None,
-    })
+    }
 }
 
 impl WebhookProvider for Vital {
@@ -202,21 +292,20 @@ impl WebhookProvider for Vital {
     }
 
     fn normalize(&self, inbound: &Inbound, verified: &Verified) -> Result<Normalized, Rejection> {
-        let body: Value = serde_json::from_slice(inbound.body)
-            .map_err(|e| Rejection::InvalidPayload(format!("the body is not JSON ({e})")))?;
-        if !body.is_object() {
+        if !is_object(inbound.body) {
             return Err(Rejection::InvalidPayload(
                 "the body is not a JSON object".into(),
             ));
         }
+        let (event_type, data) = envelope(inbound.body)
+            .map_err(|e| Rejection::InvalidPayload(format!("the body is not JSON ({e})")))?;
         let delivery_id = verified
             .delivery_id
             .clone()
             .ok_or_else(|| Rejection::InvalidPayload("no svix-id".into()))?;
         let fallback = verified.timestamp.unwrap_or(inbound.now);
-        let (event_type, data) = envelope(&body);
-        let id_of = |key: &str| {
-            text(data, key).ok_or_else(|| {
+        let required = |field: &Text, key: &str| {
+            field.0.clone().ok_or_else(|| {
                 Rejection::InvalidPayload(format!("`data.{key}` is missing or not a string"))
             })
         };
@@ -235,19 +324,18 @@ impl WebhookProvider for Vital {
             key_at,
         ) = match event_type.as_str() {
             "labtest.order.created" | "labtest.order.updated" => {
-                let id = id_of("id")?;
-                let provider_status = last_event_status(data).or_else(|| text(data, "status"));
+                let id = required(&data.id, "id")?;
+                let provider_status = data.last_event_status().or_else(|| data.status.0.clone());
                 let status = provider_status
                     .as_deref()
                     .map_or(Status::Unknown, order_status);
-                let dob = data.get("patient_details").and_then(|p| text(p, "dob"));
-                let gender = data.get("patient_details").and_then(|p| text(p, "gender"));
-                let addr = data.get("patient_address");
+                let details = data.patient_details.0.as_ref();
+                let addr = data.patient_address.0.as_ref();
                 let patient = Patient {
-                    full_name: addr.and_then(|a| text(a, "receiver_name")),
-                    date_of_birth: dob,
-                    gender,
-                    phone: addr.and_then(|a| text(a, "phone_number")),
+                    full_name: addr.and_then(|a| a.receiver_name.0.clone()),
+                    date_of_birth: details.and_then(|p| p.dob.0.clone()),
+                    gender: details.and_then(|p| p.gender.0.clone()),
+                    phone: addr.and_then(|a| a.phone_number.0.clone()),
                     ..Patient::default()
                 };
                 let t = if event_type == "labtest.order.created" {
@@ -256,9 +344,11 @@ impl WebhookProvider for Vital {
                     types::LAB_ORDER_UPDATED
                 };
                 let appointment_id = data
-                    .get("details")
-                    .and_then(|d| d.get("data"))
-                    .and_then(|d| text(d, "appointment_id"));
+                    .details
+                    .0
+                    .as_ref()
+                    .and_then(|d| d.data.0.as_ref())
+                    .and_then(|d| d.appointment_id.0.clone());
                 (
                     t,
                     Kind::LabOrder,
@@ -267,29 +357,35 @@ impl WebhookProvider for Vital {
                     status,
                     provider_status,
                     None,
-                    order_address(addr),
+                    addr.map(order_address),
                     (patient != Patient::default()).then_some(patient),
-                    json!({"order_id": id, "appointment_id": appointment_id, "sample_id": text(data, "sample_id")}),
-                    order_key(data, fallback),
+                    json!({"order_id": id, "appointment_id": appointment_id, "sample_id": data.sample_id.0}),
+                    order_key(&data, fallback),
                 )
             }
             "labtest.appointment.created" | "labtest.appointment.updated" => {
-                let id = id_of("id")?;
-                let order = text(data, "order_id").unwrap_or_else(|| id.clone());
-                let provider_status = text(data, "status");
+                let id = required(&data.id, "id")?;
+                let order = data.order_id.1 .0.clone().unwrap_or_else(|| id.clone());
+                let provider_status = data.status.0.clone();
                 let status = provider_status
                     .as_deref()
                     .map_or(Status::Unknown, appointment_status);
-                let mut collection = order_address(data.get("address")).unwrap_or_default();
-                if let Some(loc) = data.get("location") {
-                    collection.lat = number(loc, "lat");
-                    collection.lng = number(loc, "lng");
+                let mut collection = data
+                    .address
+                    .0
+                    .as_ref()
+                    .map(order_address)
+                    .unwrap_or_default();
+                if let Some(loc) = &data.location.0 {
+                    collection.lat = loc.lat.0;
+                    collection.lng = loc.lng.0;
                 }
+                let start_at = &data.start_at.1 .0;
                 let schedule = Schedule {
-                    scheduled_at: text(data, "start_at").map(|t| norm_time(&t)),
-                    source: text(data, "start_at").map(|_| "start_at".to_owned()),
-                    window_end: text(data, "end_at").map(|t| norm_time(&t)),
-                    timezone: text(data, "iana_timezone"),
+                    scheduled_at: start_at.as_deref().map(norm_time),
+                    source: start_at.as_ref().map(|_| "start_at".to_owned()),
+                    window_end: data.end_at.0.as_deref().map(norm_time),
+                    timezone: data.iana_timezone.0.clone(),
                 };
                 let t = if event_type == "labtest.appointment.created" {
                     types::LAB_APPOINTMENT_CREATED
@@ -306,13 +402,13 @@ impl WebhookProvider for Vital {
                     Some(schedule),
                     Some(collection),
                     None,
-                    json!({"order_id": order, "appointment_id": id, "appointment_provider": text(data, "provider"), "event_status": text(data, "event_status")}),
-                    order_key(data, fallback),
+                    json!({"order_id": order, "appointment_id": id, "appointment_provider": data.provider.0, "event_status": data.event_status.0}),
+                    order_key(&data, fallback),
                 )
             }
             "labtest.result.critical" => {
-                let order = id_of("order_id")?;
-                let provider_status = text(data, "status");
+                let order = required(&data.order_id.1, "order_id")?;
+                let provider_status = data.status.0.clone();
                 let status = match provider_status.as_deref() {
                     Some("final") => Status::Completed,
                     Some("partial") => Status::InProgress,
@@ -328,13 +424,17 @@ impl WebhookProvider for Vital {
                     None,
                     None,
                     None,
-                    json!({"order_id": order, "sample_id": text(data, "sample_id")}),
+                    json!({"order_id": order, "sample_id": data.sample_id.0}),
                     (rfc3339(fallback), fallback),
                 )
             }
             _ => {
-                let subject = text(data, "order_id")
-                    .or_else(|| text(data, "id"))
+                let subject = data
+                    .order_id
+                    .1
+                     .0
+                    .clone()
+                    .or_else(|| data.id.0.clone())
                     .unwrap_or_else(|| delivery_id.clone());
                 (
                     types::LAB_OTHER,
@@ -342,7 +442,7 @@ impl WebhookProvider for Vital {
                     subject,
                     None,
                     Status::Unknown,
-                    text(data, "status"),
+                    data.status.0.clone(),
                     None,
                     None,
                     None,
@@ -379,6 +479,65 @@ impl WebhookProvider for Vital {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn order_key_of(body: &str) -> String {
+        let (_, data) = envelope(body.as_bytes()).unwrap();
+        order_key(&data, DateTime::from_timestamp(0, 0).unwrap()).0
+    }
+
+    #[test]
+    fn an_orders_key_is_its_last_events_time_then_id_else_the_count_of_its_events() {
+        let at = "2026-02-01T10:00:00.000Z";
+        assert_eq!(
+            order_key_of(
+                r#"{"id":"o","last_event":{"id":7,"created_at":"2026-02-01T10:00:00Z"},"events":[1,2,3]}"#
+            ),
+            format!("{at}#{:020}", 7)
+        );
+        // No usable id: the number of events; an element that is not an object still counts.
+        assert_eq!(
+            order_key_of(
+                r#"{"id":"o","updated_at":"2026-02-01T10:00:00Z","events":[{"id":1},{"id":-2},"x"]}"#
+            ),
+            format!("{at}#{:020}", 3)
+        );
+        assert_eq!(
+            order_key_of(
+                r#"{"id":"o","last_event":{"id":-2,"created_at":"2026-02-01T10:00:00Z"}}"#
+            ),
+            format!("{at}#{:020}", 0)
+        );
+        assert_eq!(
+            order_key_of(r#"{"id":"o","last_event":"x","events":{}}"#),
+            format!("1970-01-01T00:00:00.000Z#{:020}", 0)
+        );
+    }
+
+    #[test]
+    fn a_bare_body_is_typed_by_which_fields_are_there_even_when_null() {
+        let kind = |body: &str| envelope(body.as_bytes()).unwrap().0;
+        assert_eq!(
+            kind(r#"{"id":"a","order_id":null,"start_at":null}"#),
+            "labtest.appointment.updated"
+        );
+        assert_eq!(
+            kind(r#"{"order_id":"o","interpretation":null}"#),
+            "labtest.result.critical"
+        );
+        assert_eq!(
+            kind(r#"{"id":"o","events":[{"status":"received.at_home_phlebotomy.ordered"}]}"#),
+            "labtest.order.created"
+        );
+        assert_eq!(
+            kind(r#"{"event_type":"labtest.appointment.update","data":{"id":"a"}}"#),
+            "labtest.appointment.updated"
+        );
+        assert_eq!(
+            kind(r#"{"event_type":"labtest.order.updated","data":null,"id":"o"}"#),
+            "labtest.order.updated",
+            "an envelope without an object is read as a bare order"
+        );
+    }
 
     #[test]
     fn order_statuses_map_by_level() {
