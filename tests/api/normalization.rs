@@ -403,6 +403,7 @@ fn a_body_of_the_wrong_shape_is_refused_as_invalid_payload() {
         br#"["e1","2026-02-15T10:30:45Z","VC-1","ASSIGNED","A",null]"#,
         br#"{"event_id":"e1","service_request_id":"x","request_status":"ASSIGNED","action":"A","data":"x"}"#,
         br#"{"event_id":"e1","service_request_id":"x","request_status":"ASSIGNED","action":"A"} {}"#,
+        br#"{"event_id":"e1","event_id":"e2","service_request_id":"x","request_status":"ASSIGNED","action":"A"}"#,
     ] {
         assert!(matches!(
             normalize(Provider::Vectorcare, body),
