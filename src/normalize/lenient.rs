@@ -248,6 +248,14 @@ pub fn is_object(body: &[u8]) -> bool {
         .is_some_and(|b| *b == b'{')
 }
 
+/// Why a body could not be read, for the `invalid_payload` problem's detail.
+pub fn read_error(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => format!("the body is JSON of another shape ({e})"),
+        _ => format!("the body is not JSON ({e})"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +362,10 @@ mod tests {
             assert!(e.to_string().contains("an object or null"), "{other}: {e}");
         }
         assert!(read("{\"name\":\"x\"} trailing").is_err());
+        let shape = read(r#"{"data":1}"#).unwrap_err();
+        assert!(read_error(&shape).starts_with("the body is JSON of another shape ("));
+        let syntax = read(r#"{"data":"#).unwrap_err();
+        assert!(read_error(&syntax).starts_with("the body is not JSON ("));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider};
 use crate::domain::Provider;
-use crate::normalize::lenient::{is_object, Number, Object, ObjectOrNull, Text};
+use crate::normalize::lenient::{is_object, read_error, Number, Object, ObjectOrNull, Text};
 use crate::normalize::time::{normalize as norm_time, parse_utc};
 use crate::normalize::{
     types, Address, Kind, Normalized, NormalizedData, Patient, Schedule, Status,
@@ -168,7 +168,7 @@ impl WebhookProvider for VectorCare {
             ));
         }
         let body: Body = serde_json::from_slice(inbound.body)
-            .map_err(|e| Rejection::InvalidPayload(format!("the body is not JSON ({e})")))?;
+            .map_err(|e| Rejection::InvalidPayload(read_error(&e)))?;
         let event_id = required(body.event_id, "event_id")?;
         let subject = required(body.service_request_id, "service_request_id")?;
         let request_status = required(body.request_status, "request_status")?;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider};
 use crate::domain::Provider;
-use crate::normalize::lenient::{is_object, Last, Number, Object, Seen, Text, UInt};
+use crate::normalize::lenient::{is_object, read_error, Last, Number, Object, Seen, Text, UInt};
 use crate::normalize::time::{normalize as norm_time, parse_utc};
 use crate::normalize::{
     rfc3339, types, Address, Kind, Normalized, NormalizedData, Patient, Schedule, Status,
@@ -297,8 +297,8 @@ impl WebhookProvider for Vital {
                 "the body is not a JSON object".into(),
             ));
         }
-        let (event_type, data) = envelope(inbound.body)
-            .map_err(|e| Rejection::InvalidPayload(format!("the body is not JSON ({e})")))?;
+        let (event_type, data) =
+            envelope(inbound.body).map_err(|e| Rejection::InvalidPayload(read_error(&e)))?;
         let delivery_id = verified
             .delivery_id
             .clone()
