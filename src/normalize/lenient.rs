@@ -67,46 +67,71 @@ macro_rules! otherwise {
     };
 }
 
-impl<'de> Deserialize<'de> for Text {
+/// One JSON value as [`Text`], [`Number`] and [`UInt`] read it: one visitor for the three.
+enum Scalar {
+    Str(String),
+    Signed(i64),
+    Unsigned(u64),
+    Float(f64),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Text;
+            type Value = Scalar;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text, E> {
-                Ok(Text(Some(s.to_owned())))
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(s.to_owned()))
             }
-            fn visit_string<E: de::Error>(self, s: String) -> Result<Text, E> {
-                Ok(Text(Some(s)))
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Scalar, E> {
+                Ok(Scalar::Str(s))
             }
-            otherwise!(Text(None); numbers, maps, seqs);
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Signed(n))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Unsigned(n))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(n))
+            }
+            otherwise!(Scalar::Other; maps, seqs);
         }
         d.deserialize_any(V)
     }
 }
 
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Text(match Scalar::deserialize(d)? {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }))
+    }
+}
+
 impl<'de> Deserialize<'de> for Number {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Number;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Number, E> {
-                Ok(Number(Some(n as f64)))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Number, E> {
-                Ok(Number(Some(n as f64)))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Number, E> {
-                Ok(Number(Some(n)))
-            }
-            otherwise!(Number(None); strings, maps, seqs);
-        }
-        d.deserialize_any(V)
+        Ok(Number(match Scalar::deserialize(d)? {
+            Scalar::Signed(n) => Some(n as f64),
+            Scalar::Unsigned(n) => Some(n as f64),
+            Scalar::Float(n) => Some(n),
+            _ => None,
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for UInt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(UInt(match Scalar::deserialize(d)? {
+            Scalar::Signed(n) => u64::try_from(n).ok(),
+            Scalar::Unsigned(n) => Some(n),
+            _ => None,
+        }))
     }
 }
 
@@ -130,29 +155,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
 /// A non-negative integer, or `None` for any other JSON value.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct UInt(pub Option<u64>);
-
-impl<'de> Deserialize<'de> for UInt {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = UInt;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<UInt, E> {
-                Ok(UInt(u64::try_from(n).ok()))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<UInt, E> {
-                Ok(UInt(Some(n)))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<UInt, E> {
-                Ok(UInt(None))
-            }
-            otherwise!(UInt(None); strings, maps, seqs);
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// A field read as `T` that also remembers whether it was there at all, `null` included.
 #[derive(Clone, Debug, Default, PartialEq)]
