@@ -7,10 +7,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use migration::{MigrationStatus, Migrator, MigratorTrait};
 
-use crate::auth::jwt::JwtKeys;
-use crate::auth::{issue_token, Role};
+use crate::app::Application;
 use crate::config::Settings;
-use crate::startup::Application;
+use crate::web::auth::jwt::JwtKeys;
+use crate::web::auth::{issue_token, Role};
 use crate::{store, telemetry};
 
 #[derive(Debug, Parser)]
@@ -310,7 +310,7 @@ async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
         name,
         ttl,
     } = action;
-    let master_key = crate::startup::load_master_key(&settings)?;
+    let master_key = crate::app::load_master_key(&settings)?;
     let db = store::connect(&settings).await?;
     if settings.migrate_on_start {
         store::migrate_up(&db).await?;

@@ -1,281 +1,163 @@
-//! Where provider webhooks enter: `POST /webhooks/{provider}/{tenant}` and
-//! `POST /webhooks/{provider}?customer_id=...`. Resolve the tenant, check the source address and
-//! the rate limit, verify the signature over the raw body, normalize, store (group commit), and
-//! only then acknowledge.
+//! Where a provider's webhook becomes a stored event: resolve the tenant and its keys, check
+//! the source address and the rate limit ([`Ingest::admit`]), then verify the signature over the
+//! raw body, normalize, and hand the record to the outbox, answering after the commit
+//! ([`Ingest::store`]). The HTTP routes are `crate::web::webhooks`.
 
 pub mod connections;
-pub mod writer;
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::sync::Arc;
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::http::header::HeaderMap;
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use sea_orm::DatabaseConnection;
 use serde_json::{json, Map, Value};
-use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::domain::{EventId, Provider};
-use crate::error::{ApiError, Problem};
+use crate::crypto::Cipher;
+use crate::domain::{EventId, Provider, TenantId};
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::normalize::stored_cloud_event;
+use crate::outbox::{Outcome, Record, Writer};
 use crate::providers::{adapter, Inbound, Rejection};
-use crate::startup::AppState;
-use connections::TenantRef;
-use writer::Record;
+use crate::rate_limit::KeyedLimiter;
+use connections::{ConnectionCache, Resolved, TenantRef};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(
-        utoipa_actix_web::scope("/webhooks")
-            .service(receive_by_path)
-            .service(receive_by_customer),
-    );
+pub struct Ingest {
+    db: DatabaseConnection,
+    cipher: Arc<Cipher>,
+    connections: ConnectionCache,
+    limiter: KeyedLimiter<(TenantId, Provider)>,
+    outbox: Writer,
+    metrics: Arc<Metrics>,
 }
 
-/// The acknowledgement.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Ack {
-    /// `accepted` (stored now) or `duplicate` (stored before; nothing new is fanned out).
-    #[schema(example = "accepted")]
-    pub status: &'static str,
-    /// The gateway's event id, the same for every retry of the provider's event.
-    pub event_id: EventId,
-    /// Older than an event already seen for its subject: stored, not fanned out.
-    pub stale: bool,
+/// A webhook whose tenant accepts it from this address now; its body is read next.
+pub struct Admitted {
+    provider: Provider,
+    resolved: Arc<Resolved>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CustomerQuery {
-    /// The tenant's `customer_id`.
-    pub customer_id: Option<String>,
-}
-
-/// Receive a webhook (tenant in the path)
-///
-/// The URL to give the provider: `{tenant}` is the tenant's slug or id. The body is verified
-/// with the tenant's keys (VectorCare: `X-VectorCare-Signature`; Vital: `svix-*` or `webhook-*`
-/// headers), stored with its normalized form, and acknowledged after the commit.
-#[utoipa::path(
-    tag = "webhooks",
-    params(
-        ("provider" = Provider, Path, description = "`vectorcare` or `vital`"),
-        ("tenant" = String, Path, description = "Tenant slug or id"),
-    ),
-    request_body(content = Object, description = "The provider's webhook body, exactly as it sends it"),
-    responses(
-        (status = 200, body = Ack, description = "Stored (or already stored: `duplicate`)"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "verified but not JSON or not the provider's shape (`invalid_payload`)"),
-        (status = 401, body = Problem, content_type = "application/problem+json", description = "`missing_signature`, `invalid_signature`, `timestamp_out_of_tolerance`"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "`source_ip_not_allowed`, `tenant_disabled`"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "`unknown_provider`, `tenant_not_found` (no such tenant, or no connection to this provider)"),
-        (status = 413, body = Problem, content_type = "application/problem+json", description = "body over `webhook_max_body_bytes` (`payload_too_large`)"),
-        (status = 429, body = Problem, content_type = "application/problem+json", description = "over the tenant's ingest rate (`rate_limited`), see `Retry-After`"),
-    )
-)]
-#[post("/{provider}/{tenant}")]
-async fn receive_by_path(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let (provider, tenant) = path.into_inner();
-    receive(&state, &req, &provider, TenantRef::Path(tenant), body).await
-}
-
-/// Receive a webhook (tenant by customer id)
-///
-/// VectorCare's documented pattern: one URL per customer organization, told apart by
-/// `?customer_id=`. Same checks and answers as the path form.
-#[utoipa::path(
-    tag = "webhooks",
-    params(("provider" = Provider, Path, description = "`vectorcare` or `vital`"), CustomerQuery),
-    request_body(content = Object, description = "The provider's webhook body, exactly as it sends it"),
-    responses(
-        (status = 200, body = Ack),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[post("/{provider}")]
-async fn receive_by_customer(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    query: web::Query<CustomerQuery>,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    // A missing customer_id matches no tenant: the same checks (provider first) and answers.
-    let customer = query.into_inner().customer_id.unwrap_or_default();
-    receive(&state, &req, &path, TenantRef::CustomerId(customer), body).await
-}
-
-/// The caller's address: the peer, or the rightmost entry of the trusted proxy's header.
-fn client_ip(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
-    if let Some(name) = &state.settings.trusted_proxy_header {
-        return req
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse().ok());
-    }
-    req.peer_addr().map(|a| a.ip())
-}
-
-async fn receive(
-    state: &AppState,
-    req: &HttpRequest,
-    provider_name: &str,
-    reference: TenantRef,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let started = Instant::now();
-    let result = accept(state, req, provider_name, reference, body).await;
-    let label = if Provider::parse(provider_name).is_ok() {
-        provider_name
-    } else {
-        "unknown"
-    };
-    match &result {
-        Ok(_) => {
-            state
-                .metrics
-                .ingest_seconds
-                .get_or_create(&Metrics::provider(label))
-                .observe(started.elapsed().as_secs_f64());
-        }
-        Err(e) => {
-            state.metrics.reject(label, e.code());
-            tracing::info!(provider = label, reason = e.code(), "webhook refused");
+impl Ingest {
+    pub fn new(
+        db: DatabaseConnection,
+        cipher: Arc<Cipher>,
+        connections: ConnectionCache,
+        limiter: KeyedLimiter<(TenantId, Provider)>,
+        outbox: Writer,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            db,
+            cipher,
+            connections,
+            limiter,
+            outbox,
+            metrics,
         }
     }
-    result
-}
 
-async fn accept(
-    state: &AppState,
-    req: &HttpRequest,
-    provider_name: &str,
-    reference: TenantRef,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let provider = Provider::parse(provider_name)
-        .map_err(|_| ApiError::UnknownProvider(provider_name.to_owned()))?;
-    state
-        .metrics
-        .webhooks_received
-        .get_or_create(&Metrics::provider(provider.as_str()))
-        .inc();
-    let resolved = state
-        .connections
-        .resolve(&state.db, &state.cipher, provider, &reference)
-        .await?
-        .ok_or(ApiError::TenantNotFound)?;
-    if resolved.disabled {
-        return Err(ApiError::TenantDisabled);
+    /// Keys, tenants or connections may have changed: the next webhook is verified against the
+    /// new ones.
+    pub fn forget_connections(&self) {
+        self.connections.clear();
     }
-    if !resolved.allowlist.is_empty() {
-        let ip = client_ip(state, req);
-        if !ip.is_some_and(|ip| resolved.allowlist.iter().any(|net| net.contains(&ip))) {
+
+    /// The checks that need no body: a known provider, a tenant with a connection to it, enabled,
+    /// the caller's address on its allowlist, and room in its rate limit.
+    pub async fn admit(
+        &self,
+        provider_name: &str,
+        reference: TenantRef,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Admitted, ApiError> {
+        let provider = Provider::parse(provider_name)
+            .map_err(|_| ApiError::UnknownProvider(provider_name.to_owned()))?;
+        self.metrics
+            .webhooks_received
+            .get_or_create(&Metrics::provider(provider.as_str()))
+            .inc();
+        let resolved = self
+            .connections
+            .resolve(&self.db, &self.cipher, provider, &reference)
+            .await?
+            .ok_or(ApiError::TenantNotFound)?;
+        if resolved.disabled {
+            return Err(ApiError::TenantDisabled);
+        }
+        if !resolved.allowlist.is_empty()
+            && !client_ip.is_some_and(|ip| resolved.allowlist.iter().any(|n| n.contains(&ip)))
+        {
             return Err(ApiError::SourceIpNotAllowed(
-                ip.map_or_else(|| "(unknown)".to_owned(), |i| i.to_string()),
+                client_ip.map_or_else(|| "(unknown)".to_owned(), |i| i.to_string()),
             ));
         }
+        self.limiter
+            .check(&(resolved.tenant_id.clone(), provider))?;
+        Ok(Admitted { provider, resolved })
     }
-    state
-        .ingest_limiter
-        .check(&(resolved.tenant_id.clone(), provider))?;
 
-    let body = read_body(req, payload, state.settings.webhook_max_body_bytes).await?;
-    let handler = adapter(provider);
-    let inbound = Inbound {
-        headers: req.headers(),
-        body: &body,
-        now: Utc::now(),
-    };
-    let verified = handler
-        .verify(&inbound, &resolved.keys)
-        .map_err(rejection)?;
-    let normalized = handler.normalize(&inbound, &verified).map_err(rejection)?;
-    // JSON was parsed above, so the body is valid UTF-8 and stored byte for byte.
-    let raw_body = String::from_utf8(body.to_vec())
-        .map_err(|_| ApiError::InvalidPayload("the body is not UTF-8".into()))?;
-    let mut headers = Map::new();
-    for name in handler.kept_headers() {
-        if let Some(v) = req.headers().get(*name).and_then(|v| v.to_str().ok()) {
-            headers.insert((*name).to_owned(), Value::String(v.to_owned()));
+    /// Verifies, normalizes and stores an admitted webhook; answers after the commit.
+    pub async fn store(
+        &self,
+        admitted: Admitted,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Outcome, ApiError> {
+        let Admitted { provider, resolved } = admitted;
+        let handler = adapter(provider);
+        let inbound = Inbound {
+            headers,
+            body,
+            now: Utc::now(),
+        };
+        let verified = handler
+            .verify(&inbound, &resolved.keys)
+            .map_err(rejection)?;
+        let normalized = handler.normalize(&inbound, &verified).map_err(rejection)?;
+        // JSON was parsed above, so the body is valid UTF-8 and stored byte for byte.
+        let raw_body = String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::InvalidPayload("the body is not UTF-8".into()))?;
+        let mut kept = Map::new();
+        for name in handler.kept_headers() {
+            if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
+                kept.insert((*name).to_owned(), Value::String(v.to_owned()));
+            }
         }
-    }
-    let id = EventId::generate();
-    let record = Record {
-        cloud_event: stored_cloud_event(id.as_str(), &resolved.tenant_id, provider, &normalized)
+        let id = EventId::generate();
+        let record = Record {
+            cloud_event: stored_cloud_event(
+                id.as_str(),
+                &resolved.tenant_id,
+                provider,
+                &normalized,
+            )
             .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
-        id,
-        tenant_id: resolved.tenant_id.clone(),
-        provider,
-        normalized,
-        raw_body,
-        raw_headers: Value::Object(headers).to_string(),
-        verification: json!(verified).to_string(),
-        received_at: inbound.now,
-    };
-    let outcome = state
-        .ingest
-        .submit(record)
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-    let label = Metrics::provider(provider.as_str());
-    if outcome.duplicate {
-        state.metrics.events_duplicate.get_or_create(&label).inc();
-    } else {
-        state.metrics.events_stored.get_or_create(&label).inc();
-        if outcome.stale {
-            state.metrics.events_stale.get_or_create(&label).inc();
-        }
-    }
-    Ok(HttpResponse::Ok().json(Ack {
-        status: if outcome.duplicate {
-            "duplicate"
+            id,
+            tenant_id: resolved.tenant_id.clone(),
+            provider,
+            normalized,
+            raw_body,
+            raw_headers: Value::Object(kept).to_string(),
+            verification: json!(verified).to_string(),
+            received_at: inbound.now,
+        };
+        let outcome = self
+            .outbox
+            .submit(record)
+            .await
+            .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+        let label = Metrics::provider(provider.as_str());
+        if outcome.duplicate {
+            self.metrics.events_duplicate.get_or_create(&label).inc();
         } else {
-            "accepted"
-        },
-        event_id: outcome.event_id,
-        stale: outcome.stale,
-    }))
-}
-
-/// Reads the body up to `limit` bytes; a larger one is refused without reading it all.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    use futures_util::StreamExt;
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut buf = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+            self.metrics.events_stored.get_or_create(&label).inc();
+            if outcome.stale {
+                self.metrics.events_stale.get_or_create(&label).inc();
+            }
         }
-        buf.extend_from_slice(&chunk);
+        Ok(outcome)
     }
-    Ok(buf.freeze())
 }
 
 fn rejection(r: Rejection) -> ApiError {

@@ -266,7 +266,7 @@ pub async fn begin_write<C: sea_orm::TransactionTrait>(
 /// a pooled connection drops its whole cache whenever another connection has written, and the
 /// hot path would read the same index pages again on every transaction.
 ///
-/// The group commit (`crate::writer`) writes through `direct`, SQLite's own API on a connection
+/// The group commit (`crate::outbox`) writes through `direct`, SQLite's own API on a connection
 /// it keeps: each statement is prepared once and runs on the writer's thread. Through sqlx every
 /// statement is a round trip to the connection's worker thread, and that round trip was the
 /// largest part of a write cycle (README, "Performance"). Claims, which are rare while the
@@ -305,6 +305,16 @@ impl WriteGate {
 
     pub fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
+    }
+
+    /// The connection the gate's writers use through sea-orm.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// SQLite's own connection to the database file, when there is one.
+    pub fn direct(&self) -> Option<std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>> {
+        self.direct.clone()
     }
 
     pub async fn enter(&self) -> Turn<'_> {

@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
-use gateway::auth::jwt::JwtKeys;
 use gateway::crypto::MasterKey;
 use gateway::domain::TokenId;
+use gateway::web::auth::jwt::JwtKeys;
 use reqwest::Method;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde_json::{json, Value};
@@ -509,7 +509,7 @@ async fn every_admin_route_answers_each_kind_of_caller_as_its_policy_says() {
 
 #[tokio::test]
 async fn the_policy_table_covers_every_documented_admin_route() {
-    let doc = serde_json::to_value(gateway::openapi::document()).unwrap();
+    let doc = serde_json::to_value(gateway::web::openapi::document()).unwrap();
     let documented: BTreeSet<String> = doc["paths"]
         .as_object()
         .unwrap()

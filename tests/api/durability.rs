@@ -40,7 +40,7 @@ fn start(dir: &Path, db: &TestDatabase, key: &str) -> Node {
         .env("GATEWAY_DELIVERY_POLL_INTERVAL", "200ms")
         .env("GATEWAY_INGEST_RATE_LIMIT_BURST", "100000")
         .env("GATEWAY_HTTP_WORKERS", "2")
-        .env("GATEWAY_LOG", "warn,gateway::startup=info");
+        .env("GATEWAY_LOG", "warn,gateway::app=info");
     let (child, addr) = serve(&mut cmd);
     Node {
         child,

@@ -35,7 +35,7 @@ async fn probe_service(
     Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
     Error = actix_web::Error,
 > {
-    test::init_service(gateway::startup::build_app(app.state.clone()).route(
+    test::init_service(gateway::web::build_app(app.state.clone()).route(
         "/probe",
         web::post().to(|_: web::Json<Probe>| async { HttpResponse::NoContent().finish() }),
     ))

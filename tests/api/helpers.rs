@@ -5,7 +5,7 @@ use std::sync::Once;
 
 use gateway::config::{RawSettings, Settings};
 use gateway::crypto::MasterKey;
-use gateway::startup::{AppState, Application};
+use gateway::{app::Application, web::AppState};
 use sea_orm::{ConnectionTrait, Database};
 use tempfile::TempDir;
 
@@ -32,6 +32,14 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// An SQLite file, whatever TEST_DATABASE_URL says.
+    pub fn sqlite(dir: &std::path::Path) -> Self {
+        Self {
+            url: format!("sqlite://{}?mode=rwc", dir.join("gateway.db").display()),
+            pg: None,
+        }
+    }
+
     pub async fn new(dir: &std::path::Path) -> Self {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
@@ -145,9 +153,22 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a gateway after `customize` has adjusted its settings.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut RawSettings)) -> TestApp {
+    spawn(false, customize).await
+}
+
+/// Starts a gateway on SQLite, also when the other tests run on PostgreSQL.
+pub async fn spawn_sqlite_app() -> TestApp {
+    spawn(true, |_| {}).await
+}
+
+async fn spawn(sqlite: bool, customize: impl FnOnce(&mut RawSettings)) -> TestApp {
     init_tracing();
     let dir = tempfile::tempdir().expect("tempdir");
-    let database = TestDatabase::new(dir.path()).await;
+    let database = if sqlite {
+        TestDatabase::sqlite(dir.path())
+    } else {
+        TestDatabase::new(dir.path()).await
+    };
     let mut raw = test_settings(dir.path(), &database.url);
     customize(&mut raw);
     let settings = Settings::from_raw(raw).expect("valid test settings");
@@ -208,8 +229,8 @@ pub const VITAL_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 /// Helpers per admin endpoint: each sends a real HTTP request through the public port.
 impl TestApp {
     /// Mints a token straight into the database (the API path is tested on its own).
-    pub async fn token_for(&self, role: gateway::auth::Role) -> String {
-        let (_, jwt) = gateway::auth::issue_token(
+    pub async fn token_for(&self, role: gateway::web::auth::Role) -> String {
+        let (_, jwt) = gateway::web::auth::issue_token(
             &self.state.db,
             &self.state.jwt,
             "test token",
@@ -223,12 +244,12 @@ impl TestApp {
     }
 
     pub async fn admin_token(&self) -> String {
-        self.token_for(gateway::auth::Role::Admin).await
+        self.token_for(gateway::web::auth::Role::Admin).await
     }
 
     pub async fn tenant_token(&self, tenant_id: &str) -> String {
         let id = gateway::domain::TenantId::parse(tenant_id).expect("tenant id");
-        self.token_for(gateway::auth::Role::Tenant(id)).await
+        self.token_for(gateway::web::auth::Role::Tenant(id)).await
     }
 
     pub async fn call(

@@ -1,6 +1,6 @@
+use gateway::app::Application;
 use gateway::config::Settings;
 use gateway::crypto::MasterKey;
-use gateway::startup::Application;
 
 use crate::helpers::{spawn_app, test_settings};
 

@@ -15,7 +15,7 @@ async fn the_served_openapi_document_matches_the_committed_file() {
     let served: Value = res.json().await.unwrap();
     assert_eq!(
         served,
-        serde_json::to_value(gateway::openapi::document()).unwrap()
+        serde_json::to_value(gateway::web::openapi::document()).unwrap()
     );
 
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
@@ -36,7 +36,7 @@ async fn the_served_openapi_document_matches_the_committed_file() {
 
 #[tokio::test]
 async fn the_document_describes_bearer_auth_problems_and_every_admin_route() {
-    let doc = serde_json::to_value(gateway::openapi::document()).unwrap();
+    let doc = serde_json::to_value(gateway::web::openapi::document()).unwrap();
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"

@@ -99,7 +99,7 @@ async fn a_certificate_that_does_not_match_its_key_is_refused_at_start() {
         ..crate::helpers::test_settings(certs.path(), "sqlite::memory:")
     };
     let settings = gateway::config::Settings::from_raw(raw).unwrap();
-    let err = gateway::startup::Application::build(settings)
+    let err = gateway::app::Application::build(settings)
         .await
         .err()
         .expect("refused");

@@ -191,7 +191,7 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             .flatten()
             .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
         let limit = req
-            .app_data::<web::Data<crate::startup::AppState>>()
+            .app_data::<web::Data<crate::web::AppState>>()
             .map_or(1024 * 1024, |s| s.settings.max_body_bytes);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {

@@ -1,24 +1,51 @@
-//! The write path's group commit. Webhooks being acknowledged and delivery attempts being
-//! recorded queue here; each cycle writes everything waiting, both kinds, in one transaction:
-//! one commit (one fsync on SQLite) answers them all. On SQLite there is one writer, on its own
-//! connection; on PostgreSQL several, whose round trips overlap.
+//! The outbox: the one write path of the hot path. Webhooks being acknowledged and delivery
+//! attempts being recorded queue here; each cycle writes everything waiting, both kinds, in one
+//! transaction (group commit): one commit (one fsync on SQLite) answers them all. On SQLite
+//! there is one writer, on its own connection; on PostgreSQL several, whose round trips overlap.
 //!
-//! On SQLite the cycle runs through SQLite's own API (`sqlite`), on PostgreSQL through sea-orm.
+//! What a cycle writes is planned in `plan` (pure: staleness, fan-out, hand-off) and written by
+//! a [`Backend`]: `sqlite` (SQLite's own API) or `postgres` (sea-orm). Both own the same rows:
+//! events, subject heads, deliveries (the outbox rows) and delivery outcomes.
 //!
 //! A cycle's new deliveries are leased to this process's workers in the same transaction when
-//! they have room (`delivery::handoff`), and sent right after the commit without being claimed.
+//! they have room (`crate::handoff`), and sent right after the commit without being claimed.
 
+pub mod plan;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use sea_orm::DbErr;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::delivery::handoff::Handoff;
-use crate::delivery::{write_outcomes, Plan};
-use crate::ingest::writer::{store_events, Outcome, Record, Stored};
+use crate::delivery::Plan;
+use crate::handoff::Handoff;
 use crate::store::{Turn, WriteGate};
+pub use plan::{Outcome, Record, Stored};
+pub use postgres::Postgres;
+pub use sqlite::Sqlite;
+
+/// Writes one cycle in one transaction: the outcomes, then the events with their subjects'
+/// heads and their deliveries. Every backend writes the same rows for the same input.
+pub trait Backend: Send + Sync {
+    fn write<'a>(
+        &'a self,
+        records: &'a [&'a Record],
+        plans: &'a [&'a Plan],
+        handoff: &'a Handoff,
+    ) -> BoxFuture<'a, Result<Stored, DbErr>>;
+}
+
+/// The backend for the gate's database: SQLite's own connection when the gate has one, else
+/// sea-orm (PostgreSQL, or an in-memory SQLite database).
+pub fn backend_for(gate: &WriteGate) -> Arc<dyn Backend> {
+    match gate.direct() {
+        Some(conn) => Arc::new(Sqlite::new(conn)),
+        None => Arc::new(Postgres::new(gate.db().clone())),
+    }
+}
 
 type EventJob = (Record, oneshot::Sender<Result<Outcome, String>>);
 type OutcomeJob = (Plan, oneshot::Sender<Result<(), DbErr>>);
@@ -45,6 +72,7 @@ impl Writer {
             events: events_rx,
             outcomes: outcomes_rx,
         }));
+        let backend = backend_for(&gate);
         let writers = if gate.backend() == sea_orm::DatabaseBackend::Postgres {
             4
         } else {
@@ -53,6 +81,7 @@ impl Writer {
         for _ in 0..writers {
             let cycle = Cycle {
                 gate: gate.clone(),
+                backend: backend.clone(),
                 handoff: handoff.clone(),
             };
             tokio::spawn(run(cycle, inbox.clone(), max_batch));
@@ -126,6 +155,7 @@ async fn run(cycle: Cycle, inbox: Arc<tokio::sync::Mutex<Inbox>>, max_batch: usi
 
 struct Cycle {
     gate: WriteGate,
+    backend: Arc<dyn Backend>,
     handoff: Handoff,
 }
 
@@ -173,27 +203,11 @@ impl Cycle {
 
     async fn transaction(
         &self,
-        turn: &Turn<'_>,
+        _turn: &Turn<'_>,
         records: &[&Record],
         plans: &[&Plan],
     ) -> Result<Stored, DbErr> {
-        if let Some(direct) = turn.direct {
-            return blocking(|| {
-                let mut conn = direct.lock().unwrap_or_else(|p| p.into_inner());
-                sqlite::write(&mut conn, records, plans, &self.handoff)
-            });
-        }
-        let txn = crate::store::begin_write(turn.db).await?;
-        if !plans.is_empty() {
-            write_outcomes(&txn, self.handoff.worker_id(), plans).await?;
-        }
-        let stored = if records.is_empty() {
-            Stored::default()
-        } else {
-            store_events(&txn, records, &self.handoff).await?
-        };
-        txn.commit().await?;
-        Ok(stored)
+        self.backend.write(records, plans, &self.handoff).await
     }
 
     /// After a commit: the handed-off deliveries go to the workers, and the workers look at the
@@ -206,12 +220,8 @@ impl Cycle {
     }
 }
 
-/// Runs a synchronous write without stalling the other tasks of the runtime's thread: on a
-/// multi-threaded runtime they move to another thread meanwhile. A current-thread runtime
-/// (tests) runs it in place.
-fn blocking<T>(write: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write),
-        _ => write(),
+impl crate::delivery::Recorder for Writer {
+    fn record(&self, plan: Plan) -> BoxFuture<'_, Result<(), DbErr>> {
+        Box::pin(Writer::record(self, plan))
     }
 }

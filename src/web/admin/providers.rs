@@ -11,16 +11,16 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::CommonErrors;
-use crate::auth::TenantScope;
 use crate::crypto::Cipher;
 use crate::domain::keys::RsaPublicKeyPem;
 use crate::domain::{
     mask, parse_cidr, ConnectionId, EndpointUrl, KeyId, Provider, SigningSecret, TenantId,
 };
 use crate::error::{ApiError, FieldError, Problem};
-use crate::http::ApiJson;
-use crate::startup::AppState;
 use crate::store::{provider_connection, provider_key, tenant};
+use crate::web::auth::TenantScope;
+use crate::web::http::ApiJson;
+use crate::web::AppState;
 
 pub const VECTORCARE_TOKEN_URL: &str = "https://auth.vectorcare.com/v2.0/oauth2/token";
 pub const VECTORCARE_API_BASE_URL: &str = "https://hub.vectorcare.com/openapi/v2.0/";

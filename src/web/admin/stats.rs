@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::CommonErrors;
-use crate::auth::Principal;
 use crate::error::{ApiError, FieldError};
-use crate::startup::AppState;
+use crate::web::auth::Principal;
+use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(stats);
@@ -149,7 +149,7 @@ async fn stats(
     .await?;
     let created = per_minute(db, "deliveries", "created_at", &["1"], start).await?;
     let completed = per_minute(db, "deliveries", "completed_at", &["1"], start).await?;
-    let (backlog, _) = crate::delivery::queue_stats(db).await?;
+    let (backlog, _) = crate::delivery::queue::stats(db).await?;
 
     // The backlog now, walked back one minute at a time: before a minute, it held what the minute
     // completed and not what it created.

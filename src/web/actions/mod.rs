@@ -20,14 +20,14 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::admin::pagination::{finish, PageQuery};
-use crate::admin::CommonErrors;
-use crate::auth::TenantScope;
 use crate::domain::{ActionId, Provider};
 use crate::error::{ApiError, FieldError};
-use crate::http::ApiJson;
-use crate::startup::AppState;
 use crate::store::{provider_action, provider_connection};
+use crate::web::admin::pagination::{finish, PageQuery};
+use crate::web::admin::CommonErrors;
+use crate::web::auth::TenantScope;
+use crate::web::http::ApiJson;
+use crate::web::AppState;
 use client::Credentials;
 use vectorcare::{
     Accept, ChangeRequest, Decline, LocationUpdate, ProposeTime, ResponseNotes, StateUpdate,
@@ -262,7 +262,7 @@ impl<'a> Ctx<'a> {
     fn new(state: &'a AppState, scope: &'a TenantScope, req: &HttpRequest) -> Self {
         let request_id = req
             .extensions()
-            .get::<crate::http::RequestId>()
+            .get::<crate::web::http::RequestId>()
             .map(|r| r.0.clone());
         Self {
             state,

@@ -13,7 +13,7 @@ pub mod tokens;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use audit::audit_mutations;
+pub use audit::{audit_mutations, forget_caches_after_change};
 
 /// Registers every admin route; mounted under `/api/v1` by `startup`.
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -16,12 +16,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
-use crate::auth::TenantScope;
 use crate::domain::{EndpointId, EndpointUrl, SecretId, SigningSecret, TenantId};
 use crate::error::{ApiError, FieldError, Problem};
-use crate::http::ApiJson;
-use crate::startup::AppState;
 use crate::store::{endpoint, endpoint_secret};
+use crate::web::auth::TenantScope;
+use crate::web::http::ApiJson;
+use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_endpoints)

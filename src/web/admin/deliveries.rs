@@ -15,12 +15,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
-use crate::auth::TenantScope;
 use crate::domain::{AttemptId, DeliveryId, EndpointId, EventId};
 use crate::error::{ApiError, FieldError};
-use crate::http::ApiJson;
-use crate::startup::AppState;
 use crate::store::{delivery, delivery_attempt, endpoint, event};
+use crate::web::auth::TenantScope;
+use crate::web::http::ApiJson;
+use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_deliveries)

@@ -13,12 +13,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
-use crate::auth::{issue_token, Principal, Role};
 use crate::domain::{TenantId, TokenId};
 use crate::error::{ApiError, FieldError, Problem};
-use crate::http::ApiJson;
-use crate::startup::AppState;
 use crate::store::{api_token, tenant};
+use crate::web::auth::{issue_token, Principal, Role};
+use crate::web::http::ApiJson;
+use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_tokens)

@@ -1,26 +1,65 @@
-//! A write cycle on SQLite, through SQLite's own API: the same rows as the portable path
-//! (`ingest::writer::store_events`, `delivery::write_outcomes`), written one row per execution
-//! of a statement prepared once per connection. SQLite runs in this thread, so a row costs a few
-//! microseconds; there is no round trip to amortize and no multi-row statement to parse again.
+//! The outbox on SQLite, through SQLite's own API: the same rows as the PostgreSQL backend,
+//! written one row per execution of a statement prepared once per connection. SQLite runs in
+//! this thread, so a row costs a few microseconds; there is no round trip to amortize and no
+//! multi-row statement to parse again.
 //!
 //! Values are stored exactly as sqlx stores them, so both paths read each other's rows:
 //! timestamps as RFC 3339 text (`timestamp`), booleans as 0/1, JSON as text.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::future::BoxFuture;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sea_orm::DbErr;
 use serde_json::Value;
 
-use crate::delivery::handoff::Handoff;
+use super::plan::{fan_out, head_key, judge, HeadKey, Outcome, Record, Stored, Target};
 use crate::delivery::{EndpointChange, Plan};
 use crate::domain::{EndpointId, EventId, TenantId};
-use crate::ingest::writer::{fan_out, head_key, judge, HeadKey, Outcome, Record, Stored, Target};
+use crate::handoff::Handoff;
 use crate::store::delivery;
 
+/// The outbox on SQLite's own connection to the database file.
+pub struct Sqlite {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Sqlite {
+    pub fn new(conn: Arc<Mutex<Connection>>) -> Self {
+        Self { conn }
+    }
+}
+
+impl super::Backend for Sqlite {
+    fn write<'a>(
+        &'a self,
+        records: &'a [&'a Record],
+        plans: &'a [&'a Plan],
+        handoff: &'a Handoff,
+    ) -> BoxFuture<'a, Result<Stored, DbErr>> {
+        Box::pin(async move {
+            blocking(|| {
+                let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+                write(&mut conn, records, plans, handoff)
+            })
+        })
+    }
+}
+
+/// Runs a synchronous write without stalling the other tasks of the runtime's thread: on a
+/// multi-threaded runtime they move to another thread meanwhile. A current-thread runtime
+/// (tests) runs it in place.
+fn blocking<T>(write: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write),
+        _ => write(),
+    }
+}
+
 /// One transaction: the outcomes, then the events with their heads and deliveries.
-pub fn write(
+fn write(
     conn: &mut Connection,
     records: &[&Record],
     plans: &[&Plan],

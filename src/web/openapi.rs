@@ -64,7 +64,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     App::new()
         .into_utoipa_app()
         .openapi(base())
-        .configure(crate::startup::configure)
+        .configure(crate::web::configure)
         .split_for_parts()
         .1
 }

@@ -1,62 +1,63 @@
-//! Storing webhooks. Each event is stored with its raw body and headers, its normalized form, and
-//! one delivery row per matching endpoint (the outbox) in the same transaction; concurrent
-//! webhooks share that transaction (group commit, see `crate::writer`), and the HTTP answer goes
-//! out only after the commit.
+//! The outbox on PostgreSQL, through sea-orm: a batch of webhooks with their subjects' heads and
+//! outbox rows, and delivery outcomes, in multi-row statements (a batch costs a handful of round
+//! trips, not a few per event). The statements are portable: an in-memory SQLite database, which
+//! only a pool can share, is written through this path too.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, Statement,
 };
-use serde_json::Value;
-use std::sync::Arc;
 
-use crate::delivery::handoff::{Handed, Handoff};
-use crate::delivery::{Claimed, Payload};
-use crate::domain::{DeliveryId, EndpointId, EventId, Provider, TenantId};
-use crate::normalize::Normalized;
-use crate::store::{delivery, endpoint, event, subject_head};
+use super::plan::{fan_out, head_key, judge, HeadKey, Outcome, Record, Stored, Target};
+use crate::delivery::queue::placeholder;
+use crate::delivery::{EndpointChange, Plan, NOTIFY_CHANNEL};
+use crate::domain::{EventId, Provider, TenantId};
+use crate::handoff::Handoff;
+use crate::store::{delivery, delivery_attempt, endpoint, event, subject_head};
 
-/// One verified, normalized webhook ready to store.
-pub struct Record {
-    pub id: EventId,
-    pub tenant_id: TenantId,
-    pub provider: Provider,
-    pub normalized: Normalized,
-    /// The CloudEvent as stored (without the provider's body, see
-    /// [`crate::normalize::stored_cloud_event`]), the headers kept and the verification, as
-    /// JSON text: serialized by the request's own thread, so the one writer only copies them.
-    pub cloud_event: String,
-    pub raw_body: String,
-    pub raw_headers: String,
-    pub verification: String,
-    pub received_at: DateTime<Utc>,
+/// The outbox through a sea-orm connection.
+pub struct Postgres {
+    db: DatabaseConnection,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub event_id: EventId,
-    pub duplicate: bool,
-    pub stale: bool,
-    pub deliveries: usize,
+impl Postgres {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
 }
 
-/// What storing a batch gave: an answer per record, in order, and the new deliveries.
-#[derive(Default)]
-pub struct Stored {
-    pub outcomes: Vec<Outcome>,
-    /// Leased to this process's workers in the same transaction; sent after the commit.
-    pub handed: Vec<Handed>,
-    /// Some new deliveries were left in the queue for whichever worker claims them first.
-    pub queued: bool,
+impl super::Backend for Postgres {
+    fn write<'a>(
+        &'a self,
+        records: &'a [&'a Record],
+        plans: &'a [&'a Plan],
+        handoff: &'a Handoff,
+    ) -> BoxFuture<'a, Result<Stored, DbErr>> {
+        Box::pin(async move {
+            let txn = crate::store::begin_write(&self.db).await?;
+            if !plans.is_empty() {
+                write_outcomes(&txn, handoff.worker_id(), plans).await?;
+            }
+            let stored = if records.is_empty() {
+                Stored::default()
+            } else {
+                store_events(&txn, records, handoff).await?
+            };
+            txn.commit().await?;
+            Ok(stored)
+        })
+    }
 }
 
 /// Stores a batch of webhooks inside the caller's transaction: the events (a retry of one
 /// already stored inserts nothing), their subjects' heads, and one delivery per matching
 /// endpoint, leased to this process's workers when they have room for it now.
-pub async fn store_events(
+async fn store_events(
     txn: &impl ConnectionTrait,
     records: &[&Record],
     handoff: &Handoff,
@@ -146,127 +147,10 @@ pub async fn store_events(
 
     if backend == sea_orm::DatabaseBackend::Postgres && stored.queued {
         // Delivered on commit to every replica's LISTEN, so another process's workers start at once.
-        txn.execute_unprepared(&format!("NOTIFY {}", crate::delivery::NOTIFY_CHANNEL))
+        txn.execute_unprepared(&format!("NOTIFY {}", NOTIFY_CHANNEL))
             .await?;
     }
     Ok(stored)
-}
-
-/// An endpoint as the writer sees it: what decides whether an event goes to it, and how.
-pub struct Target {
-    pub id: EndpointId,
-    pub include_stale: bool,
-    pub event_types: Value,
-    /// FIFO endpoints' deliveries always go through the queue, which orders them per subject.
-    pub fifo: bool,
-}
-
-impl From<&endpoint::Model> for Target {
-    fn from(ep: &endpoint::Model) -> Self {
-        Self {
-            id: ep.id.clone(),
-            include_stale: ep.include_stale,
-            event_types: ep.event_types.clone(),
-            fifo: ep.ordering == "fifo_subject",
-        }
-    }
-}
-
-/// A delivery row to insert: pending, no attempt yet; leased to this process when handed off.
-pub struct NewDelivery {
-    pub id: DeliveryId,
-    pub tenant_id: TenantId,
-    pub event_id: EventId,
-    pub endpoint_id: EndpointId,
-    pub subject: String,
-    /// A leased delivery is next due when its lease runs out: until then the claim's scan of
-    /// due deliveries never passes over it.
-    pub next_attempt_at: DateTime<Utc>,
-    pub leased_until: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// Where a batch's new events go, the same on every backend.
-pub struct Fanout {
-    pub rows: Vec<NewDelivery>,
-    /// Per record, in order; `None` for a retry of an event already stored (the caller looks
-    /// up the event stored the first time).
-    pub outcomes: Vec<Option<Outcome>>,
-    pub handed: Vec<Handed>,
-    pub queued: bool,
-}
-
-/// One delivery per inserted event and matching endpoint, each leased to this process's
-/// workers when they have a free slot now (`Handoff::reserve`), else left in the queue.
-pub fn fan_out(
-    records: &[&Record],
-    inserted: &HashSet<String>,
-    stale: &HashSet<String>,
-    targets: &HashMap<TenantId, Vec<Target>>,
-    handoff: &Handoff,
-) -> Fanout {
-    let now = Utc::now();
-    let leased_until = handoff.lease_until(now);
-    let mut fanout = Fanout {
-        rows: Vec::new(),
-        outcomes: Vec::with_capacity(records.len()),
-        handed: Vec::new(),
-        queued: false,
-    };
-    for r in records {
-        if !inserted.contains(r.id.as_str()) {
-            fanout.outcomes.push(None);
-            continue;
-        }
-        let n = &r.normalized;
-        let is_stale = stale.contains(r.id.as_str());
-        let before = fanout.rows.len();
-        let mut body: Option<Arc<Payload>> = None;
-        let matching = targets.get(&r.tenant_id).into_iter().flatten().filter(|e| {
-            (!is_stale || e.include_stale) && filter_matches(&e.event_types, n.event_type)
-        });
-        for e in matching {
-            let id = DeliveryId::generate();
-            let lease = handoff.reserve(e.fifo).map(|slots| {
-                let payload = body
-                    .get_or_insert_with(|| Arc::new(payload_of(r, is_stale)))
-                    .clone();
-                fanout.handed.push(slots.with(Claimed {
-                    id: id.clone(),
-                    event_id: r.id.clone(),
-                    endpoint_id: e.id.clone(),
-                    attempts: 0,
-                    payload: Some(payload),
-                }));
-            });
-            fanout.queued |= lease.is_none();
-            fanout.rows.push(NewDelivery {
-                id,
-                tenant_id: r.tenant_id.clone(),
-                event_id: r.id.clone(),
-                endpoint_id: e.id.clone(),
-                subject: n.subject.clone(),
-                next_attempt_at: lease.map_or(now, |()| leased_until),
-                leased_until: lease.map(|()| leased_until),
-                created_at: now,
-            });
-        }
-        fanout.outcomes.push(Some(Outcome {
-            event_id: r.id.clone(),
-            duplicate: false,
-            stale: is_stale,
-            deliveries: fanout.rows.len() - before,
-        }));
-    }
-    fanout
-}
-
-/// What a handed-off delivery sends: the CloudEvent with the provider's body (marked when stale).
-fn payload_of(r: &Record, stale: bool) -> Payload {
-    Payload {
-        body: crate::delivery::payload(&r.cloud_event, &r.raw_body, stale),
-        received_at: r.received_at,
-    }
 }
 
 /// Rows per multi-row statement: well under both backends' limits on bound parameters.
@@ -375,13 +259,6 @@ async fn duplicate_of(txn: &impl ConnectionTrait, r: &Record) -> Result<Outcome,
     })
 }
 
-pub type HeadKey = (String, &'static str, String);
-
-pub fn head_key(r: &Record) -> Option<HeadKey> {
-    let key = r.normalized.staleness_key.as_ref()?;
-    Some((r.tenant_id.to_string(), r.provider.as_str(), key.clone()))
-}
-
 /// The current heads (the newest order key seen, and its event) of the batch's subjects.
 ///
 /// On PostgreSQL each head is made to exist (an empty order key sorts before any real one) and
@@ -453,42 +330,6 @@ async fn read_heads(
         }
     }
     Ok(heads)
-}
-
-/// Which events are stale and where the heads move.
-pub struct Judged {
-    pub stale: HashSet<String>,
-    pub moved: HashMap<HeadKey, (String, String)>,
-}
-
-/// Judges the events for which `stored` holds in batch order, exactly as if they had been
-/// written one by one: an event older than its subject's head is stale; any other moves the head.
-pub fn judge(
-    records: &[&Record],
-    heads: &HashMap<HeadKey, (String, String)>,
-    stored: impl Fn(&Record) -> bool,
-) -> Judged {
-    let mut judged = Judged {
-        stale: HashSet::new(),
-        moved: HashMap::new(),
-    };
-    for r in records.iter().filter(|r| stored(r)) {
-        let Some(key) = head_key(r) else { continue };
-        let order_key = &r.normalized.order_key;
-        let head = judged
-            .moved
-            .get(&key)
-            .or_else(|| heads.get(&key))
-            .map_or("", |(k, _)| k.as_str());
-        if order_key.as_str() < head {
-            judged.stale.insert(r.id.to_string());
-        } else {
-            judged
-                .moved
-                .insert(key, (order_key.clone(), r.id.to_string()));
-        }
-    }
-    judged
 }
 
 /// After a batch with retries: the flags the insert wrote from the first judgment are set to
@@ -564,39 +405,104 @@ const HEAD_KEY: [subject_head::Column; 3] = [
     subject_head::Column::Subject,
 ];
 
-/// An endpoint's filters: exact types, or prefixes ending in `*`; none means every type.
-pub fn filter_matches(filters: &Value, event_type: &str) -> bool {
-    let Some(list) = filters.as_array().filter(|l| !l.is_empty()) else {
-        return true;
-    };
-    list.iter()
-        .filter_map(Value::as_str)
-        .any(|f| match f.strip_suffix('*') {
-            Some(prefix) => event_type.starts_with(prefix),
-            None => f == event_type,
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::filter_matches;
-    use serde_json::json;
-
-    #[test]
-    fn endpoint_filters_match_exact_types_and_prefixes() {
-        assert!(filter_matches(&json!([]), "lab.order.updated"));
-        assert!(filter_matches(&json!(["lab.*"]), "lab.order.updated"));
-        assert!(filter_matches(
-            &json!(["transport.request.assigned"]),
-            "transport.request.assigned"
-        ));
-        assert!(!filter_matches(
-            &json!(["transport.*"]),
-            "lab.order.updated"
-        ));
-        assert!(!filter_matches(
-            &json!(["lab.order.created"]),
-            "lab.order.updated"
-        ));
+/// Records a batch of attempts and moves their deliveries on, inside the caller's transaction.
+async fn write_outcomes(
+    txn: &impl ConnectionTrait,
+    worker: &str,
+    plans: &[&Plan],
+) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    for chunk in crate::store::pow2_chunks(plans, OUTCOME_CHUNK) {
+        delivery_attempt::Entity::insert_many(
+            chunk
+                .iter()
+                .map(|p| delivery_attempt::ActiveModel::from(p.attempt.clone())),
+        )
+        .exec_without_returning(txn)
+        .await?;
+        // One statement per chunk: `UPDATE … FROM (VALUES …)` reads the same on both backends.
+        // Fenced by the lease: a delivery another worker took over is left alone.
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 8 + 1);
+        let mut rows = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            let at = values.len();
+            values.extend([
+                p.delivery.to_string().into(),
+                p.status.into(),
+                p.attempts.into(),
+                p.next_at.into(),
+                p.status_code.into(),
+                p.error.clone().into(),
+                p.now.into(),
+                (p.status != delivery::STATUS_PENDING)
+                    .then_some(p.now)
+                    .into(),
+            ]);
+            let marks: Vec<String> = (at + 1..=at + 8).map(|i| placeholder(backend, i)).collect();
+            rows.push(format!("({})", marks.join(", ")));
+        }
+        values.push(worker.into());
+        let sql = format!(
+            "UPDATE deliveries SET status = v.column2, attempts = v.column3, \
+             next_attempt_at = v.column4, leased_until = NULL, leased_by = NULL, \
+             last_status_code = v.column5, last_error = v.column6, updated_at = v.column7, \
+             completed_at = COALESCE(v.column8, deliveries.completed_at) \
+             FROM (VALUES {}) AS v \
+             WHERE deliveries.id = v.column1 AND deliveries.leased_by = {} \
+             RETURNING deliveries.id",
+            rows.join(", "),
+            placeholder(backend, values.len()),
+        );
+        let updated = txn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        if updated.len() < chunk.len() {
+            let kept: std::collections::HashSet<String> = updated
+                .iter()
+                .filter_map(|r| r.try_get::<String>("", "id").ok())
+                .collect();
+            for p in chunk.iter().filter(|p| !kept.contains(p.delivery.as_str())) {
+                // The lease expired and another worker owns the delivery now; keep the attempt log.
+                tracing::warn!(delivery = %p.delivery, "lease lost before the outcome was recorded");
+            }
+        }
     }
+    for p in plans {
+        match &p.endpoint_change {
+            None => {}
+            Some(EndpointChange::Healthy) => {
+                endpoint::Entity::update_many()
+                    .col_expr(
+                        endpoint::Column::FailingSince,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
+                    .filter(endpoint::Column::Id.eq(p.endpoint.clone()))
+                    .exec(txn)
+                    .await?;
+            }
+            Some(EndpointChange::Failing { since, disable }) => {
+                // Only the first failure of a run sets the start; a stale snapshot cannot move it.
+                endpoint::Entity::update_many()
+                    .col_expr(endpoint::Column::FailingSince, Expr::value(Some(*since)))
+                    .filter(endpoint::Column::Id.eq(p.endpoint.clone()))
+                    .filter(endpoint::Column::FailingSince.is_null())
+                    .exec(txn)
+                    .await?;
+                let Some(r) = disable else { continue };
+                endpoint::Entity::update_many()
+                    .col_expr(endpoint::Column::Enabled, Expr::value(false))
+                    .col_expr(
+                        endpoint::Column::DisabledReason,
+                        Expr::value(Some(r.clone())),
+                    )
+                    .filter(endpoint::Column::Id.eq(p.endpoint.clone()))
+                    .exec(txn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }
+
+/// Outcomes per statement: 8 parameters each, well under both backends' limits.
+const OUTCOME_CHUNK: usize = 64;

@@ -17,11 +17,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
-use crate::auth::Principal;
 use crate::domain::{AuditId, TenantId};
 use crate::error::{ApiError, FieldError};
-use crate::startup::AppState;
 use crate::store::audit_entry;
+use crate::web::auth::Principal;
+use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_audit);
@@ -92,11 +92,6 @@ pub async fn audit_mutations(
         .or_else(|| principal.tenant().cloned())
         .or_else(|| target.as_deref().and_then(|t| TenantId::parse(t).ok()));
     let status = res.status().as_u16();
-    if status < 400 {
-        // Keys, tenants or connections may have changed: verify the next webhook against the new ones.
-        state.connections.clear();
-        state.delivery.forget_endpoints();
-    }
     let row = audit_entry::ActiveModel {
         id: Set(AuditId::generate()),
         at: Set(Utc::now()),
@@ -113,6 +108,25 @@ pub async fn audit_mutations(
     };
     if let Err(e) = row.insert(&state.db).await {
         tracing::error!(error = %e, "writing the audit log failed");
+    }
+    Ok(res)
+}
+
+/// After an admin change that succeeded, this process's caches start over: keys, tenants or
+/// connections may have changed (the next webhook is verified against the new ones), and so may
+/// an endpoint's URL, headers or secrets (the next delivery sees them).
+pub async fn forget_caches_after_change(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.call(req).await;
+    }
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let res = next.call(req).await?;
+    if let Some(state) = state.filter(|_| res.status().as_u16() < 400) {
+        state.ingest.forget_connections();
+        state.delivery.forget_endpoints();
     }
     Ok(res)
 }

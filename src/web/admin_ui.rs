@@ -4,9 +4,9 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-const INDEX: &str = include_str!("../admin-ui/index.html");
-const APP_JS: &str = include_str!("../admin-ui/app.js");
-const STYLE: &str = include_str!("../admin-ui/style.css");
+const INDEX: &str = include_str!("../../admin-ui/index.html");
+const APP_JS: &str = include_str!("../../admin-ui/app.js");
+const STYLE: &str = include_str!("../../admin-ui/style.css");
 
 /// Everything comes from this origin: no CDN, no inline script.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \

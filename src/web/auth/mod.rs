@@ -14,8 +14,8 @@ use sea_orm::EntityTrait;
 
 use crate::domain::{TenantId, TokenId};
 use crate::error::ApiError;
-use crate::startup::AppState;
 use crate::store::{api_token, tenant};
+use crate::web::AppState;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {

@@ -11,11 +11,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
-use crate::auth::TenantScope;
 use crate::domain::{EventId, Provider};
 use crate::error::{ApiError, FieldError};
-use crate::startup::AppState;
 use crate::store::event;
+use crate::web::auth::TenantScope;
+use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_events)
@@ -74,7 +74,7 @@ pub struct Timeline {
     /// Every event of the subject in the provider's order (oldest first); stale ones included.
     pub events: Vec<EventSummary>,
     /// Every call the gateway made to the provider about this subject, oldest first.
-    pub actions: Vec<crate::actions::ActionRecord>,
+    pub actions: Vec<crate::web::actions::ActionRecord>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -280,7 +280,7 @@ async fn timeline(
         .into_model()
         .all(&state.db)
         .await?;
-    let actions = crate::actions::for_subject(&state.db, scope.id(), &subject).await?;
+    let actions = crate::web::actions::for_subject(&state.db, scope.id(), &subject).await?;
     Ok(HttpResponse::Ok().json(Timeline {
         subject,
         events: rows.into_iter().map(EventSummary::from).collect(),

@@ -13,12 +13,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
-use crate::auth::{Principal, TenantScope};
 use crate::domain::{Slug, TenantId};
 use crate::error::{ApiError, FieldError, Problem};
-use crate::http::ApiJson;
-use crate::startup::AppState;
 use crate::store::tenant;
+use crate::web::auth::{Principal, TenantScope};
+use crate::web::http::ApiJson;
+use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_tenants)

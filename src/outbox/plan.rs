@@ -1,0 +1,247 @@
+//! The outbox's planning, the same for every backend and free of the database: what a batch
+//! of webhooks is ([`Record`]), which of its events are stale and where their subjects' heads
+//! move ([`judge`]), which endpoints each new event goes to and which deliveries are handed to
+//! this process's workers ([`fan_out`]).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::delivery::{Claimed, Handed, Payload};
+use crate::domain::{DeliveryId, EndpointId, EventId, Provider, TenantId};
+use crate::handoff::Handoff;
+use crate::normalize::Normalized;
+use crate::store::endpoint;
+
+/// One verified, normalized webhook ready to store.
+pub struct Record {
+    pub id: EventId,
+    pub tenant_id: TenantId,
+    pub provider: Provider,
+    pub normalized: Normalized,
+    /// The CloudEvent as stored (without the provider's body, see
+    /// [`crate::normalize::stored_cloud_event`]), the headers kept and the verification, as
+    /// JSON text: serialized by the request's own thread, so the one writer only copies them.
+    pub cloud_event: String,
+    pub raw_body: String,
+    pub raw_headers: String,
+    pub verification: String,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub event_id: EventId,
+    pub duplicate: bool,
+    pub stale: bool,
+    pub deliveries: usize,
+}
+
+/// What storing a batch gave: an answer per record, in order, and the new deliveries.
+#[derive(Default)]
+pub struct Stored {
+    pub outcomes: Vec<Outcome>,
+    /// Leased to this process's workers in the same transaction; sent after the commit.
+    pub handed: Vec<Handed>,
+    /// Some new deliveries were left in the queue for whichever worker claims them first.
+    pub queued: bool,
+}
+
+/// An endpoint as the writer sees it: what decides whether an event goes to it, and how.
+pub struct Target {
+    pub id: EndpointId,
+    pub include_stale: bool,
+    pub event_types: Value,
+    /// FIFO endpoints' deliveries always go through the queue, which orders them per subject.
+    pub fifo: bool,
+}
+
+impl From<&endpoint::Model> for Target {
+    fn from(ep: &endpoint::Model) -> Self {
+        Self {
+            id: ep.id.clone(),
+            include_stale: ep.include_stale,
+            event_types: ep.event_types.clone(),
+            fifo: ep.ordering == "fifo_subject",
+        }
+    }
+}
+
+/// A delivery row to insert: pending, no attempt yet; leased to this process when handed off.
+pub struct NewDelivery {
+    pub id: DeliveryId,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
+    pub subject: String,
+    /// A leased delivery is next due when its lease runs out: until then the claim's scan of
+    /// due deliveries never passes over it.
+    pub next_attempt_at: DateTime<Utc>,
+    pub leased_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where a batch's new events go, the same on every backend.
+pub struct Fanout {
+    pub rows: Vec<NewDelivery>,
+    /// Per record, in order; `None` for a retry of an event already stored (the caller looks
+    /// up the event stored the first time).
+    pub outcomes: Vec<Option<Outcome>>,
+    pub handed: Vec<Handed>,
+    pub queued: bool,
+}
+
+/// One delivery per inserted event and matching endpoint, each leased to this process's
+/// workers when they have a free slot now (`Handoff::reserve`), else left in the queue.
+pub fn fan_out(
+    records: &[&Record],
+    inserted: &HashSet<String>,
+    stale: &HashSet<String>,
+    targets: &HashMap<TenantId, Vec<Target>>,
+    handoff: &Handoff,
+) -> Fanout {
+    let now = Utc::now();
+    let leased_until = handoff.lease_until(now);
+    let mut fanout = Fanout {
+        rows: Vec::new(),
+        outcomes: Vec::with_capacity(records.len()),
+        handed: Vec::new(),
+        queued: false,
+    };
+    for r in records {
+        if !inserted.contains(r.id.as_str()) {
+            fanout.outcomes.push(None);
+            continue;
+        }
+        let n = &r.normalized;
+        let is_stale = stale.contains(r.id.as_str());
+        let before = fanout.rows.len();
+        let mut body: Option<Arc<Payload>> = None;
+        let matching = targets.get(&r.tenant_id).into_iter().flatten().filter(|e| {
+            (!is_stale || e.include_stale) && filter_matches(&e.event_types, n.event_type)
+        });
+        for e in matching {
+            let id = DeliveryId::generate();
+            let lease = handoff.reserve(e.fifo).map(|slots| {
+                let payload = body
+                    .get_or_insert_with(|| Arc::new(payload_of(r, is_stale)))
+                    .clone();
+                fanout.handed.push(slots.with(Claimed {
+                    id: id.clone(),
+                    event_id: r.id.clone(),
+                    endpoint_id: e.id.clone(),
+                    attempts: 0,
+                    payload: Some(payload),
+                }));
+            });
+            fanout.queued |= lease.is_none();
+            fanout.rows.push(NewDelivery {
+                id,
+                tenant_id: r.tenant_id.clone(),
+                event_id: r.id.clone(),
+                endpoint_id: e.id.clone(),
+                subject: n.subject.clone(),
+                next_attempt_at: lease.map_or(now, |()| leased_until),
+                leased_until: lease.map(|()| leased_until),
+                created_at: now,
+            });
+        }
+        fanout.outcomes.push(Some(Outcome {
+            event_id: r.id.clone(),
+            duplicate: false,
+            stale: is_stale,
+            deliveries: fanout.rows.len() - before,
+        }));
+    }
+    fanout
+}
+
+/// What a handed-off delivery sends: the CloudEvent with the provider's body (marked when stale).
+fn payload_of(r: &Record, stale: bool) -> Payload {
+    Payload {
+        body: crate::delivery::payload(&r.cloud_event, &r.raw_body, stale),
+        received_at: r.received_at,
+    }
+}
+
+pub type HeadKey = (String, &'static str, String);
+
+pub fn head_key(r: &Record) -> Option<HeadKey> {
+    let key = r.normalized.staleness_key.as_ref()?;
+    Some((r.tenant_id.to_string(), r.provider.as_str(), key.clone()))
+}
+
+/// Which events are stale and where the heads move.
+pub struct Judged {
+    pub stale: HashSet<String>,
+    pub moved: HashMap<HeadKey, (String, String)>,
+}
+
+/// Judges the events for which `stored` holds in batch order, exactly as if they had been
+/// written one by one: an event older than its subject's head is stale; any other moves the head.
+pub fn judge(
+    records: &[&Record],
+    heads: &HashMap<HeadKey, (String, String)>,
+    stored: impl Fn(&Record) -> bool,
+) -> Judged {
+    let mut judged = Judged {
+        stale: HashSet::new(),
+        moved: HashMap::new(),
+    };
+    for r in records.iter().filter(|r| stored(r)) {
+        let Some(key) = head_key(r) else { continue };
+        let order_key = &r.normalized.order_key;
+        let head = judged
+            .moved
+            .get(&key)
+            .or_else(|| heads.get(&key))
+            .map_or("", |(k, _)| k.as_str());
+        if order_key.as_str() < head {
+            judged.stale.insert(r.id.to_string());
+        } else {
+            judged
+                .moved
+                .insert(key, (order_key.clone(), r.id.to_string()));
+        }
+    }
+    judged
+}
+
+/// An endpoint's filters: exact types, or prefixes ending in `*`; none means every type.
+pub fn filter_matches(filters: &Value, event_type: &str) -> bool {
+    let Some(list) = filters.as_array().filter(|l| !l.is_empty()) else {
+        return true;
+    };
+    list.iter()
+        .filter_map(Value::as_str)
+        .any(|f| match f.strip_suffix('*') {
+            Some(prefix) => event_type.starts_with(prefix),
+            None => f == event_type,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_matches;
+    use serde_json::json;
+
+    #[test]
+    fn endpoint_filters_match_exact_types_and_prefixes() {
+        assert!(filter_matches(&json!([]), "lab.order.updated"));
+        assert!(filter_matches(&json!(["lab.*"]), "lab.order.updated"));
+        assert!(filter_matches(
+            &json!(["transport.request.assigned"]),
+            "transport.request.assigned"
+        ));
+        assert!(!filter_matches(
+            &json!(["transport.*"]),
+            "lab.order.updated"
+        ));
+        assert!(!filter_matches(
+            &json!(["lab.order.created"]),
+            "lab.order.updated"
+        ));
+    }
+}
