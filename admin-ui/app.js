@@ -354,23 +354,43 @@ async function tenantView(id, tab, rest, detail) {
   await (views[tab] || connectionsTab)(t, body, rest);
 }
 
+// The providers, as the gateway's catalog lists them: every form and label below comes from it.
+let catalogCache = null;
+async function catalog() {
+  if (!catalogCache) catalogCache = await api("GET", "/providers");
+  return catalogCache;
+}
+
 async function connectionsTab(t, body) {
   body.replaceChildren();
-  for (const provider of ["vectorcare", "vital"]) {
-    const box = h("div", { class: "card", id: `conn-${provider}` });
+  for (const p of await catalog()) {
+    const box = h("div", { class: "card", id: `conn-${p.name}` });
     body.append(box);
     let conn = null;
-    try { conn = await api("GET", `/tenants/${t.id}/providers/${provider}`); } catch (e) { if (!e.problem || e.problem.status !== 404) showProblem(e); }
-    renderConnection(t, provider, conn, box);
+    try { conn = await api("GET", `/tenants/${t.id}/providers/${p.name}`); } catch (e) { if (!e.problem || e.problem.status !== 404) showProblem(e); }
+    renderConnection(t, p, conn, box);
   }
 }
 
-function renderConnection(t, provider, conn, box) {
-  const title = provider === "vectorcare" ? "VectorCare" : "Vital / Junction";
-  const reload = async () => renderConnection(t, provider, await api("GET", `/tenants/${t.id}/providers/${provider}`), box);
+// One input for a credential field of the catalog; secrets are never shown, only their hint.
+function credentialInput(f, conn) {
+  const attrs = { id: `${f.name}-${Math.random().toString(36).slice(2, 8)}` };
+  if (f.kind === "choice") {
+    return h("label", {}, f.label, h("select", { name: f.name, ...attrs },
+      h("option", { value: "" }, "unchanged"), f.choices.map((c) => h("option", { value: c }, c))));
+  }
+  if (f.secret) return field(f.label, f.name, { ...attrs, type: "password", autocomplete: "off", placeholder: conn?.secret_hint ? `set (${conn.secret_hint})` : "" });
+  if (f.kind === "cidr_list") return field(`${f.label} (comma separated)`, f.name, { ...attrs, value: (conn?.ip_allowlist || []).join(", ") });
+  return field(f.label, f.name, { ...attrs, value: conn?.[f.name] || "" });
+}
+
+function renderConnection(t, p, conn, box) {
+  const provider = p.name, title = p.display_name;
+  const keys = p.credential_fields.find((f) => f.kind === "keys");
+  const reload = async () => renderConnection(t, p, await api("GET", `/tenants/${t.id}/providers/${provider}`), box);
   const put = async (btn, body) => {
     const c = await act(btn, () => api("PUT", `/tenants/${t.id}/providers/${provider}`, body));
-    if (c) { notice(`${title} connection saved.`); renderConnection(t, provider, c, box); }
+    if (c) { notice(`${title} connection saved.`); renderConnection(t, p, c, box); }
   };
   const keyForm = h("form", {
     class: "inline", "aria-label": `Add a ${title} key`,
@@ -378,30 +398,32 @@ function renderConnection(t, provider, conn, box) {
       ev.preventDefault();
       const v = keyForm.elements.key.value.trim();
       if (!conn) {
-        await put(keyForm.querySelector("button"), provider === "vectorcare" ? { public_keys: [v] } : { signing_secrets: [v] });
+        await put(keyForm.querySelector("button"), { [keys.name]: [v] });
         return;
       }
-      const body = provider === "vectorcare" ? { public_key_pem: v } : { signing_secret: v };
-      const k = await act(keyForm.querySelector("button"), () => api("POST", `/tenants/${t.id}/providers/${provider}/keys`, body));
+      const k = await act(keyForm.querySelector("button"), () => api("POST", `/tenants/${t.id}/providers/${provider}/keys`, { [p.add_key_field]: v }));
       if (k) { notice("Key added. Both keys verify until you remove the old one."); await reload(); }
     },
-  }, provider === "vectorcare"
-    ? field("RSA public key (PEM)", "key", { textarea: true, required: true, id: `${provider}-key`, placeholder: "-----BEGIN PUBLIC KEY-----" })
-    : field("Signing secret (whsec_…)", "key", { type: "password", required: true, id: `${provider}-key`, autocomplete: "off" }),
+  }, p.key_kind === "rsa_public_key"
+    ? field(keys.label, "key", { textarea: true, required: true, id: `${provider}-key`, placeholder: "-----BEGIN PUBLIC KEY-----" })
+    : field(keys.label, "key", { type: "password", required: true, id: `${provider}-key`, autocomplete: "off" }),
   h("button", { type: "submit" }, conn ? "Add key" : "Connect with this key"));
 
-  const creds = provider === "vectorcare"
-    ? [field("Client id", "client_id", { value: conn?.client_id || "" }), field("Client secret", "client_secret", { type: "password", autocomplete: "off", placeholder: conn?.secret_hint ? `set (${conn.secret_hint})` : "" }),
-      field("Token URL", "token_url", { value: conn?.token_url || "" }), field("API base URL", "api_base_url", { value: conn?.api_base_url || "" })]
-    : [field("API key", "api_key", { type: "password", autocomplete: "off", placeholder: conn?.secret_hint ? `set (${conn.secret_hint})` : "" }),
-      field("API base URL", "api_base_url", { value: conn?.api_base_url || "" })];
   const credForm = h("form", {
     class: "inline", "aria-label": `${title} API credentials`,
-    onsubmit: async (ev) => { ev.preventDefault(); await put(credForm.querySelector("button"), formData(credForm)); },
-  }, creds, h("button", { type: "submit", class: "secondary" }, "Save credentials"));
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      const body = formData(credForm);
+      for (const f of p.credential_fields) {
+        if (f.kind === "cidr_list" && body[f.name] !== undefined) body[f.name] = body[f.name].split(",").map((s) => s.trim()).filter(Boolean);
+      }
+      await put(credForm.querySelector("button"), body);
+    },
+  }, p.credential_fields.filter((f) => f.kind !== "keys").map((f) => credentialInput(f, conn)),
+  h("button", { type: "submit", class: "secondary" }, "Save credentials"));
 
   if (!conn) {
-    box.replaceChildren(h("h2", {}, title), empty(`Not connected. Add the ${provider === "vectorcare" ? "public key VectorCare shows in its settings" : "signing secret of the Vital webhook endpoint"} to connect.`), keyForm);
+    box.replaceChildren(h("h2", {}, title), h("p", { class: "muted" }, p.summary), empty(`Not connected. Add a key (${keys.label}) to connect.`), keyForm);
     return;
   }
   const urls = conn.webhook_urls || {};
@@ -418,7 +440,9 @@ function renderConnection(t, provider, conn, box) {
         onclick: async (ev) => { if (await act(ev.target, () => api("DELETE", `/tenants/${t.id}/providers/${provider}/keys/${k.id}`)) !== undefined) await reload(); },
       }, "Remove")))), "No keys: webhooks cannot be verified until you add one."),
     keyForm,
-    h("h2", {}, "API credentials"), credForm);
+    h("h2", {}, "API credentials"), credForm,
+    p.actions.length ? [h("h2", {}, "Actions toward the provider"),
+      h("ul", {}, p.actions.map((a) => h("li", {}, h("strong", {}, a.label), ` — ${a.description} `, h("code", {}, `${a.method} ${a.path}`))))] : null);
 }
 
 async function endpointsTab(t, body) {
@@ -463,13 +487,13 @@ function endpointRow(t, e, shown, render) {
       h("a", { href: `#/tenants/${t.id}/deliveries?endpoint_id=${e.id}` }, "Deliveries"))));
 }
 
-function eventsTab(t, body, rest) {
+async function eventsTab(t, body, rest) {
   const params = new URLSearchParams(rest || "");
   const list = h("div", {});
   const form = h("form", {
     class: "inline", role: "search", "aria-label": "Filter events",
     onsubmit: (ev) => { ev.preventDefault(); render(); },
-  }, h("label", {}, "Provider", h("select", { name: "provider" }, h("option", { value: "" }, "any"), h("option", { value: "vectorcare" }, "VectorCare"), h("option", { value: "vital" }, "Vital"))),
+  }, h("label", {}, "Provider", h("select", { name: "provider" }, h("option", { value: "" }, "any"), (await catalog()).map((p) => h("option", { value: p.name }, p.display_name)))),
   field("Type (prefix*)", "type", { placeholder: "transport.*", value: params.get("type") || "" }),
   field("Status", "status", { value: params.get("status") || "" }),
   field("Subject", "subject", { value: params.get("subject") || "" }),
@@ -565,7 +589,7 @@ function actionsTab(t, body) {
       (a) => h("tr", {}, h("td", {}, a.action), h("td", {}, a.subject ? h("a", { href: `#/tenants/${t.id}/subjects/${enc(a.subject)}` }, a.subject) : "—"),
         h("td", {}, statusPill(a.outcome), a.provider_status ? ` HTTP ${a.provider_status}` : ""), h("td", {}, a.message || "—"), h("td", {}, a.actor), h("td", {}, fmtTime(a.created_at))),
       ["Action", "Subject", "Outcome", "Message", "By", "At"],
-      "No provider actions yet. They are made through the API, e.g. POST …/vectorcare/requests/{id}/accept."));
+      "No provider actions yet. They are made through the API; each provider's are listed under Connections."));
 }
 
 async function timelineView(t, body, subject) {

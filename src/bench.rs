@@ -18,7 +18,8 @@ use tokio::sync::Semaphore;
 
 use crate::crypto::MasterKey;
 use crate::domain::SigningSecret;
-use crate::simulate::{sign_vectorcare, sign_vital};
+use crate::providers::vectorcare::simulate::sign as sign_vectorcare;
+use crate::providers::vital::simulate::sign as sign_vital;
 
 const PRIVATE_PEM: &str = include_str!("../tests/fixtures/keys/vectorcare_private.pem");
 const PUBLIC_PEM: &str = include_str!("../tests/fixtures/keys/vectorcare_public.pem");

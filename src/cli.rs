@@ -38,21 +38,23 @@ pub enum Command {
     },
     /// Send correctly signed example webhooks to a running gateway.
     Simulate {
-        /// `vectorcare` or `vital`.
-        #[arg(value_parser = ["vectorcare", "vital"])]
+        /// A provider of the registry (`gateway simulate --help` lists them).
+        #[arg(value_parser = provider_names())]
         provider: String,
         /// The tenant's webhook URL, e.g. http://127.0.0.1:8080/webhooks/vectorcare/acme-health
         #[arg(long)]
         url: String,
-        /// VectorCare: the RSA private key (PEM file) whose public half the tenant's connection holds.
+        /// Providers that sign with a private key (VectorCare): the RSA private key (PEM file)
+        /// whose public half the tenant's connection holds.
         #[arg(long, value_name = "PEM_FILE")]
         key: Option<PathBuf>,
-        /// Vital: the signing secret `whsec_...` configured on the tenant's connection.
+        /// Providers that sign with a shared secret (Vital): the signing secret configured on the
+        /// tenant's connection.
         #[arg(long)]
         secret: Option<String>,
-        /// VectorCare: broadcast, lifecycle, withdrawn. Vital: phlebotomy, critical-result.
-        #[arg(long, default_value = "lifecycle")]
-        scenario: String,
+        /// One of the provider's scenarios (`GET /api/v1/providers` lists them); default: its first.
+        #[arg(long)]
+        scenario: Option<String>,
     },
     /// Load test: start a gateway on a fresh database, send signed webhooks, wait for every
     /// delivery to a built-in sink, report. Exits non-zero on errors, lost or duplicated deliveries.
@@ -192,7 +194,7 @@ pub fn main() -> ExitCode {
                 key,
                 secret,
                 scenario,
-            } => simulate(&provider, &url, key, secret, &scenario).await,
+            } => simulate(&provider, &url, key, secret, scenario.as_deref()).await,
         }
     });
     match result {
@@ -285,22 +287,30 @@ async fn simulate(
     url: &str,
     key: Option<PathBuf>,
     secret: Option<String>,
-    scenario: &str,
+    scenario: Option<&str>,
 ) -> anyhow::Result<()> {
-    let provider = crate::domain::Provider::parse(provider).map_err(|e| anyhow::anyhow!(e))?;
-    let material = match (provider, key, secret) {
-        (crate::domain::Provider::Vectorcare, Some(path), _) => {
+    use crate::providers::{KeyKind, Provider};
+    let provider = Provider::parse(provider).map_err(|e| anyhow::anyhow!(e))?;
+    let plugin = provider.plugin();
+    let material = match (plugin.credentials().keys.kind, key, secret) {
+        (KeyKind::RsaPublicKey, Some(path), _) => {
             std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
         }
-        (crate::domain::Provider::Vital, _, Some(secret)) => secret,
-        (crate::domain::Provider::Vectorcare, None, _) => {
-            anyhow::bail!("vectorcare needs --key <private key PEM file>")
+        (KeyKind::RsaPublicKey, None, _) => {
+            anyhow::bail!("{provider} needs --key <private key PEM file>")
         }
-        (crate::domain::Provider::Vital, _, None) => {
-            anyhow::bail!("vital needs --secret whsec_...")
-        }
+        (_, _, Some(secret)) => secret,
+        (_, _, None) => anyhow::bail!("{provider} needs --secret <its signing secret>"),
     };
+    let scenario = scenario
+        .or_else(|| plugin.scenarios().first().map(|(n, _)| *n))
+        .unwrap_or_default();
     crate::simulate::run(provider, url, &material, scenario).await
+}
+
+/// The registry's providers, for the command line.
+fn provider_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::providers::Provider::all().map(|p| p.as_str()))
 }
 
 async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {

@@ -3,9 +3,7 @@
 
 pub mod ids;
 pub mod keys;
-pub mod provider;
 pub mod values;
 
 pub use ids::*;
-pub use provider::Provider;
 pub use values::*;

@@ -12,8 +12,9 @@ use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 
 use crate::crypto::Cipher;
-use crate::domain::{Provider, SigningSecret, TenantId};
+use crate::domain::TenantId;
 use crate::error::ApiError;
+use crate::providers::Provider;
 use crate::providers::{KeyMaterial, VerifyKey};
 use crate::store::{provider_connection, provider_key, tenant};
 
@@ -97,6 +98,7 @@ async fn load(
     let Some(conn) = provider_connection::find_for_tenant(db, &tenant.id, provider).await? else {
         return Ok(None);
     };
+    let secrets = provider.plugin().credentials().keys.kind;
     let mut keys = Vec::new();
     for k in provider_key::list_for_connection(db, &tenant.id, &conn.id).await? {
         let material = match (&k.public_pem, &k.secret_ciphertext) {
@@ -105,11 +107,11 @@ async fn load(
                 let pkcs1_der = key.to_pkcs1_der().ok()?.as_bytes().to_vec();
                 Some(KeyMaterial::RsaPublicPkcs1(pkcs1_der))
             }),
+            // The provider says what its secrets are: a `whsec_` key, or a string used as is.
             (None, Some(sealed)) => cipher
                 .open(sealed, &format!("provider_key:{}", k.id))
                 .ok()
-                .and_then(|s| SigningSecret::parse(s.expose_secret()).ok())
-                .map(|s| KeyMaterial::Secret(s.key_bytes())),
+                .and_then(|s| secrets.secret_material(s.expose_secret())),
             _ => None,
         };
         match material {

@@ -14,12 +14,12 @@ use sea_orm::DatabaseConnection;
 use serde_json::{json, Map, Value};
 
 use crate::crypto::Cipher;
-use crate::domain::{EventId, Provider, TenantId};
+use crate::domain::{EventId, TenantId};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::normalize::stored_cloud_event;
 use crate::outbox::{Outcome, Record, Writer};
-use crate::providers::{adapter, Inbound, Rejection};
+use crate::providers::{Inbound, Provider, Rejection};
 use crate::rate_limit::KeyedLimiter;
 use connections::{ConnectionCache, Resolved, TenantRef};
 
@@ -105,7 +105,7 @@ impl Ingest {
         body: &[u8],
     ) -> Result<Outcome, ApiError> {
         let Admitted { provider, resolved } = admitted;
-        let handler = adapter(provider);
+        let handler = provider.plugin();
         let inbound = Inbound {
             headers,
             body,
@@ -129,7 +129,7 @@ impl Ingest {
             cloud_event: stored_cloud_event(
                 id.as_str(),
                 &resolved.tenant_id,
-                provider,
+                provider.as_str(),
                 &normalized,
             )
             .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,

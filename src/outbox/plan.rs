@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::delivery::{Claimed, Handed, Payload};
-use crate::domain::{DeliveryId, EndpointId, EventId, Provider, TenantId};
+use crate::domain::{DeliveryId, EndpointId, EventId, TenantId};
 use crate::handoff::Handoff;
 use crate::normalize::Normalized;
+use crate::providers::Provider;
 use crate::store::endpoint;
 
 /// One verified, normalized webhook ready to store.

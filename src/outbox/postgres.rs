@@ -16,8 +16,9 @@ use sea_orm::{
 use super::plan::{fan_out, head_key, judge, HeadKey, Outcome, Record, Stored, Target};
 use crate::delivery::queue::placeholder;
 use crate::delivery::{EndpointChange, Plan, NOTIFY_CHANNEL};
-use crate::domain::{EventId, Provider, TenantId};
+use crate::domain::{EventId, TenantId};
 use crate::handoff::Handoff;
+use crate::providers::Provider;
 use crate::store::{delivery, delivery_attempt, endpoint, event, subject_head};
 
 /// The outbox through a sea-orm connection.

@@ -1,14 +1,23 @@
-//! Where an event enters: each provider verifies its webhook over the raw body and turns it into
-//! the normalized form. One module per provider behind [`WebhookProvider`]; the ingest path knows
-//! nothing provider-specific.
+//! The providers, each one folder holding all the gateway knows of it: how it signs and how its
+//! webhooks verify, how its bodies normalize, what an admin enters for a tenant's connection
+//! (its [`CredentialSpec`]), the event types it emits, the actions the gateway takes toward it,
+//! and the simulator's example scenarios. [`REGISTRY`] lists them; the ingest path, the admin
+//! API, the catalog, the admin UI, the CLI and the JSON Schema read it and name no provider.
+//!
+//! Adding a provider: a folder `providers/<name>/` with a type implementing [`WebhookProvider`],
+//! and one line in [`REGISTRY`].
 
+pub mod catalog;
+pub mod credentials;
 pub mod vectorcare;
 pub mod vital;
+
+pub use credentials::{CredentialSpec, KeyKind};
 
 use actix_web::http::header::HeaderMap;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{KeyId, Provider};
+use crate::domain::KeyId;
 use crate::normalize::Normalized;
 
 /// The request as received: headers and the exact body bytes.
@@ -58,7 +67,26 @@ pub enum Rejection {
 }
 
 pub trait WebhookProvider: Send + Sync + 'static {
-    fn provider(&self) -> Provider;
+    /// The name in URLs and stored rows (`vectorcare`): stable.
+    fn name(&self) -> &'static str;
+    fn display_name(&self) -> &'static str;
+    /// One line on what the provider is.
+    fn summary(&self) -> &'static str;
+    /// What a tenant's connection holds, and how each field is checked.
+    fn credentials(&self) -> &'static CredentialSpec;
+    /// Every normalized type this provider's webhooks can become.
+    fn event_types(&self) -> &'static [&'static str];
+    /// The gateway's calls to the provider on a tenant's behalf.
+    fn actions(&self) -> &'static [catalog::Action] {
+        &[]
+    }
+    /// The simulator's scenarios: name and what it sends.
+    fn scenarios(&self) -> &'static [(&'static str, &'static str)];
+    /// The bodies of a scenario, in order; `None` for an unknown name.
+    fn scenario(&self, name: &str) -> Option<Vec<serde_json::Value>>;
+    /// Signs a body as the provider would with `material` (a private key's PEM or a secret):
+    /// the headers to send.
+    fn sign(&self, material: &str, body: &[u8]) -> Result<Vec<(String, String)>, String>;
     /// Headers worth keeping next to the raw body (signatures included, for replay checks).
     fn kept_headers(&self) -> &'static [&'static str];
     /// Checks the signature over the raw body, before anything parses it.
@@ -68,9 +96,85 @@ pub trait WebhookProvider: Send + Sync + 'static {
     fn normalize(&self, inbound: &Inbound, verified: &Verified) -> Result<Normalized, Rejection>;
 }
 
-pub fn adapter(provider: Provider) -> &'static dyn WebhookProvider {
-    match provider {
-        Provider::Vectorcare => &vectorcare::VectorCare,
-        Provider::Vital => &vital::Vital,
+/// Every provider the gateway speaks to.
+pub static REGISTRY: &[&dyn WebhookProvider] = &[&vectorcare::VectorCare, &vital::Vital];
+
+/// A provider of the registry. Only [`Provider::parse`] makes one, so an unknown name never
+/// reaches a handler, a row or a label.
+#[derive(Clone, Copy)]
+pub struct Provider(&'static dyn WebhookProvider);
+
+impl Provider {
+    pub fn all() -> impl Iterator<Item = Provider> {
+        REGISTRY.iter().map(|p| Provider(*p))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::all().find(|p| p.as_str() == text).ok_or_else(|| {
+            let known: Vec<&str> = Self::all().map(Provider::as_str).collect();
+            format!("unknown provider `{text}`; known: {}", known.join(", "))
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// What the gateway knows of this provider.
+    pub fn plugin(self) -> &'static dyn WebhookProvider {
+        self.0
     }
 }
+
+impl PartialEq for Provider {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Provider {}
+
+impl std::hash::Hash for Provider {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Provider {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Provider {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Provider::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for Provider {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A provider's name, as `GET /api/v1/providers` lists them.",
+            ))
+            .enum_values(Some(Provider::all().map(Provider::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Provider {}

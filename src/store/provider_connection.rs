@@ -1,7 +1,8 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, QueryFilter};
 
-use crate::domain::{ConnectionId, Provider, TenantId};
+use crate::domain::{ConnectionId, TenantId};
+use crate::providers::Provider;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "provider_connections")]
@@ -44,9 +45,5 @@ pub async fn find_for_tenant(
 /// What a connection's sealed secret is bound to: its kind (VectorCare client secret or Vital API
 /// key) and its row, so a ciphertext copied elsewhere does not open.
 pub fn secret_context(provider: Provider, id: &ConnectionId) -> String {
-    let kind = match provider {
-        Provider::Vectorcare => "vectorcare_client_secret",
-        Provider::Vital => "vital_api_key",
-    };
-    format!("{kind}:{id}")
+    format!("{}:{id}", provider.plugin().credentials().secret_context)
 }

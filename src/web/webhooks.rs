@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::domain::{EventId, Provider};
+use crate::domain::EventId;
 use crate::error::{ApiError, Problem};
 use crate::ingest::connections::TenantRef;
 use crate::metrics::Metrics;
+use crate::providers::Provider;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

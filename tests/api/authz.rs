@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     assert_problem, spawn_app, spawn_app_with, TestApp, VECTORCARE_PUBLIC_PEM,
-    VECTORCARE_ROTATED_PUBLIC_PEM, VITAL_SECRET,
+    VECTORCARE_ROTATED_PUBLIC_PEM,
 };
 
 const EXTRA_PUBLIC_PEM: &str = include_str!("../fixtures/keys/vectorcare_extra_public.pem");
@@ -71,16 +71,11 @@ fn routes() -> Vec<Route> {
             None,
             TenantAdmin,
         ),
+        route(Method::GET, "/api/v1/providers", None, AnyRole),
         route(
             Method::PUT,
-            "/api/v1/tenants/{tenant}/providers/vectorcare",
+            "/api/v1/tenants/{tenant}/providers/{provider}",
             Some(json!({"client_id": "c2"})),
-            TenantAdmin,
-        ),
-        route(
-            Method::PUT,
-            "/api/v1/tenants/{tenant}/providers/vital",
-            Some(json!({"signing_secrets": [VITAL_SECRET]})),
             TenantAdmin,
         ),
         route(

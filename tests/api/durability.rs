@@ -133,7 +133,8 @@ async fn burst(
             "ASSIGNED",
             "REQUEST_DATA_UPDATED",
         );
-        let sig = gateway::simulate::sign_vectorcare(VECTORCARE_PRIVATE_PEM, &body).unwrap();
+        let sig =
+            gateway::providers::vectorcare::simulate::sign(VECTORCARE_PRIVATE_PEM, &body).unwrap();
         let url = format!("{}/webhooks/vectorcare/acme", bases[i % bases.len()]);
         let client = client.clone();
         let acked = acked.clone();

@@ -4,9 +4,9 @@
 
 use actix_web::http::header::HeaderMap;
 use chrono::{TimeZone, Utc};
-use gateway::domain::{KeyId, Provider, TenantId};
+use gateway::domain::{KeyId, TenantId};
 use gateway::normalize::{stored_cloud_event, with_provider_data};
-use gateway::providers::{adapter, Inbound, Rejection, Verified};
+use gateway::providers::{vectorcare, vital, Inbound, Provider, Rejection, Verified};
 use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -46,11 +46,11 @@ pub fn normalize(provider: Provider, body: &[u8]) -> Result<Value, Rejection> {
         delivery_id: Some("msg_2fixture".into()),
         timestamp: Some(now),
     };
-    let n = adapter(provider).normalize(&inbound, &verified)?;
+    let n = provider.plugin().normalize(&inbound, &verified)?;
     let stored = stored_cloud_event(
         "evt_golden",
         &TenantId::parse("tn_golden").unwrap(),
-        provider,
+        provider.as_str(),
         &n,
     )
     .unwrap();
@@ -66,14 +66,14 @@ fn fixture(provider: &str, name: &str) -> Vec<u8> {
 fn every_provider_example_normalizes_to_its_golden_output_and_validates() {
     let validator = schema();
     let cases = [
-        (Provider::Vectorcare, "bls_broadcast_received"),
-        (Provider::Vectorcare, "critical_care_accepted"),
-        (Provider::Vectorcare, "dialysis_round_trip_updated"),
-        (Provider::Vectorcare, "unavailable"),
-        (Provider::Vital, "order_appointment_scheduled_bare"),
-        (Provider::Vital, "appointment_updated"),
-        (Provider::Vital, "result_critical"),
-        (Provider::Vital, "match_review_created"),
+        (vectorcare::PROVIDER, "bls_broadcast_received"),
+        (vectorcare::PROVIDER, "critical_care_accepted"),
+        (vectorcare::PROVIDER, "dialysis_round_trip_updated"),
+        (vectorcare::PROVIDER, "unavailable"),
+        (vital::PROVIDER, "order_appointment_scheduled_bare"),
+        (vital::PROVIDER, "appointment_updated"),
+        (vital::PROVIDER, "result_critical"),
+        (vital::PROVIDER, "match_review_created"),
     ];
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     for (provider, name) in cases {
@@ -106,7 +106,7 @@ fn every_provider_example_normalizes_to_its_golden_output_and_validates() {
 #[test]
 fn the_authoritative_pickup_time_is_agreed_for_time_else_pickup_date_time() {
     let cct = normalize(
-        Provider::Vectorcare,
+        vectorcare::PROVIDER,
         &fixture("vectorcare", "critical_care_accepted"),
     )
     .unwrap();
@@ -116,7 +116,7 @@ fn the_authoritative_pickup_time_is_agreed_for_time_else_pickup_date_time() {
     );
     assert_eq!(cct["data"]["schedule"]["source"], "agreed_for_time");
     let bls = normalize(
-        Provider::Vectorcare,
+        vectorcare::PROVIDER,
         &fixture("vectorcare", "bls_broadcast_received"),
     )
     .unwrap();
@@ -131,7 +131,7 @@ fn the_authoritative_pickup_time_is_agreed_for_time_else_pickup_date_time() {
 
 #[test]
 fn unavailable_with_null_data_normalizes_to_a_withdrawn_request() {
-    let e = normalize(Provider::Vectorcare, &fixture("vectorcare", "unavailable")).unwrap();
+    let e = normalize(vectorcare::PROVIDER, &fixture("vectorcare", "unavailable")).unwrap();
     assert_eq!(e["type"], "transport.request.withdrawn");
     assert_eq!(e["data"]["status"], "cancelled");
     assert!(e["data"]["patient"].is_null() && e["data"]["schedule"].is_null());
@@ -148,7 +148,7 @@ fn a_vectorcare_field_of_an_unexpected_type_is_left_out_and_the_event_still_norm
     body["data"]["destination_location"]["lat"] = json!("north");
     body["data"]["collection_id"] = json!({"nested": [1, "two"]});
     body["event_timestamp"] = json!(false);
-    let e = normalize(Provider::Vectorcare, &serde_json::to_vec(&body).unwrap()).unwrap();
+    let e = normalize(vectorcare::PROVIDER, &serde_json::to_vec(&body).unwrap()).unwrap();
     assert_eq!(e["data"]["patient"]["last_name"], Value::Null);
     assert_eq!(
         e["data"]["patient"]["first_name"],
@@ -277,7 +277,7 @@ fn every_vectorcare_action_maps_to_a_type_and_status() {
         ),
     ];
     for (action, status, ty, unified) in table {
-        let e = normalize(Provider::Vectorcare, &vectorcare_with(status, action)).unwrap();
+        let e = normalize(vectorcare::PROVIDER, &vectorcare_with(status, action)).unwrap();
         assert_valid(&validator, &e);
         assert_eq!(
             (
@@ -325,7 +325,7 @@ fn every_at_home_phlebotomy_order_status_maps_to_a_unified_status() {
         ("teleported", "beamed_up", "unknown"),
     ];
     for (high, low, unified) in table {
-        let e = normalize(Provider::Vital, &order_with(high, low)).unwrap();
+        let e = normalize(vital::PROVIDER, &order_with(high, low)).unwrap();
         assert_valid(&validator, &e);
         assert_eq!(e["type"], "lab.order.updated");
         assert_eq!(e["data"]["status"], unified, "{high}.{low}");
@@ -354,7 +354,7 @@ fn every_appointment_status_maps_to_a_unified_status() {
             serde_json::from_slice(&fixture("vital", "appointment_updated")).unwrap();
         body["event_type"] = json!("labtest.appointment.updated");
         body["data"]["status"] = json!(status);
-        let e = normalize(Provider::Vital, &serde_json::to_vec(&body).unwrap()).unwrap();
+        let e = normalize(vital::PROVIDER, &serde_json::to_vec(&body).unwrap()).unwrap();
         assert_valid(&validator, &e);
         assert_eq!(e["type"], "lab.appointment.updated");
         assert_eq!(e["data"]["status"], unified, "{status}");
@@ -374,7 +374,7 @@ fn every_appointment_status_maps_to_a_unified_status() {
 #[test]
 fn vital_bodies_with_and_without_an_envelope_are_accepted() {
     let bare = normalize(
-        Provider::Vital,
+        vital::PROVIDER,
         &fixture("vital", "order_appointment_scheduled_bare"),
     )
     .unwrap();
@@ -383,9 +383,9 @@ fn vital_bodies_with_and_without_an_envelope_are_accepted() {
     let order: Value =
         serde_json::from_slice(&fixture("vital", "order_appointment_scheduled_bare")).unwrap();
     let minimal = json!({"event_type": "labtest.order.created", "data": order});
-    let e = normalize(Provider::Vital, &serde_json::to_vec(&minimal).unwrap()).unwrap();
+    let e = normalize(vital::PROVIDER, &serde_json::to_vec(&minimal).unwrap()).unwrap();
     assert_eq!(e["type"], "lab.order.created");
-    let unknown = normalize(Provider::Vital, &fixture("vital", "match_review_created")).unwrap();
+    let unknown = normalize(vital::PROVIDER, &fixture("vital", "match_review_created")).unwrap();
     assert_eq!(unknown["type"], "lab.other");
     assert_eq!(
         unknown["data"]["provider_event_type"],
@@ -406,13 +406,13 @@ fn a_body_of_the_wrong_shape_is_refused_as_invalid_payload() {
         br#"{"event_id":"e1","event_id":"e2","service_request_id":"x","request_status":"ASSIGNED","action":"A"}"#,
     ] {
         assert!(matches!(
-            normalize(Provider::Vectorcare, body),
+            normalize(vectorcare::PROVIDER, body),
             Err(Rejection::InvalidPayload(_))
         ));
     }
     assert!(matches!(
         normalize(
-            Provider::Vital,
+            vital::PROVIDER,
             br#"{"event_type":"labtest.order.updated","data":{"status":"x"}}"#
         ),
         Err(Rejection::InvalidPayload(_))

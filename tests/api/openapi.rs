@@ -72,3 +72,90 @@ async fn the_docs_ui_is_served_offline_from_the_binary() {
     let css = app.get("/docs/swagger-ui.css").await;
     assert_eq!(css.status().as_u16(), 200);
 }
+
+const SCHEMA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/openapi/normalized-event.schema.json"
+);
+
+/// The provider names and the event types of the normalized event's JSON Schema come from the
+/// registry; `UPDATE_OPENAPI=1 cargo test openapi` rewrites them after a provider changed.
+#[test]
+fn the_normalized_event_schema_lists_the_registrys_providers_and_types() {
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(SCHEMA).unwrap()).unwrap();
+    let expected = gateway::providers::catalog::normalized_event_schema(committed.clone());
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        // Only the registry's parts are rewritten, in place: the rest keeps its hand-kept layout.
+        let mut text = std::fs::read_to_string(SCHEMA).unwrap();
+        let props = &expected["properties"];
+        for (anchor, value) in [
+            ("\"provider\": { \"enum\": ", &props["provider"]["enum"]),
+            ("\"enum\": ", &props["type"]["enum"]),
+        ] {
+            let start = text.find(anchor).unwrap() + anchor.len();
+            let end = start + text[start..].find(']').unwrap() + 1;
+            text.replace_range(start..end, &serde_json::to_string(value).unwrap());
+        }
+        let anchor = "\"pattern\": \"^/providers/";
+        let start = text.find(anchor).unwrap() + "\"pattern\": ".len();
+        let end = start + 1 + text[start + 1..].find('"').unwrap() + 1;
+        let pattern = serde_json::to_string(&props["source"]["pattern"]).unwrap();
+        text.replace_range(start..end, &pattern);
+        std::fs::write(SCHEMA, text).unwrap();
+        return;
+    }
+    assert!(
+        expected == committed,
+        "openapi/normalized-event.schema.json is out of date: run `UPDATE_OPENAPI=1 cargo test openapi`"
+    );
+    let providers: Vec<&str> = gateway::providers::Provider::all()
+        .map(|p| p.as_str())
+        .collect();
+    assert_eq!(
+        committed["properties"]["provider"]["enum"],
+        serde_json::json!(providers)
+    );
+    assert!(providers.len() >= 2);
+    let types = committed["properties"]["type"]["enum"].as_array().unwrap();
+    for p in gateway::providers::Provider::all() {
+        for t in p.plugin().event_types() {
+            assert!(types.iter().any(|v| v == t), "{t} of {p} is in the schema");
+        }
+    }
+}
+
+#[test]
+fn the_openapi_provider_parameter_and_connection_body_come_from_the_registry() {
+    let doc = serde_json::to_value(gateway::web::openapi::document()).unwrap();
+    let put = &doc["paths"]["/api/v1/tenants/{tenant}/providers/{provider}"]["put"];
+    let param = put["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "provider")
+        .expect("a provider parameter");
+    let names: Vec<&str> = gateway::providers::Provider::all()
+        .map(|p| p.as_str())
+        .collect();
+    assert_eq!(
+        param["schema"]["$ref"], "#/components/schemas/Provider",
+        "{param}"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["Provider"]["enum"],
+        serde_json::json!(names)
+    );
+    let body_ref = &put["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(body_ref, "#/components/schemas/ConnectionInput");
+    let body = &doc["components"]["schemas"]["ConnectionInput"];
+    let variants = body["oneOf"].as_array().expect("one body per provider");
+    assert_eq!(variants.len(), names.len());
+    assert!(
+        variants[0]["properties"]["public_keys"].is_object(),
+        "{body}"
+    );
+    assert!(
+        variants[1]["properties"]["signing_secrets"].is_object(),
+        "{body}"
+    );
+}

@@ -9,10 +9,11 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use gateway::delivery::policy::{plan, EndpointState};
 use gateway::delivery::send::Outcome as Sent;
-use gateway::domain::{EventId, Provider, TenantId};
+use gateway::domain::{EventId, TenantId};
 use gateway::handoff::Handoff;
 use gateway::normalize::{stored_cloud_event, Kind, Normalized, NormalizedData, Status};
 use gateway::outbox::{Backend, Record};
+use gateway::providers::vectorcare;
 use gateway::store::{delivery, delivery_attempt, endpoint, event, subject_head};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -63,11 +64,10 @@ fn record(tenant: &TenantId, (pid, subject, order): (&str, &str, &str)) -> Recor
     };
     let id = EventId::generate();
     Record {
-        cloud_event: stored_cloud_event(id.as_str(), tenant, Provider::Vectorcare, &normalized)
-            .unwrap(),
+        cloud_event: stored_cloud_event(id.as_str(), tenant, "vectorcare", &normalized).unwrap(),
         id,
         tenant_id: tenant.clone(),
-        provider: Provider::Vectorcare,
+        provider: vectorcare::PROVIDER,
         normalized,
         raw_body: format!(r#"{{"event_id":"{pid}","request_id":"{subject}"}}"#),
         raw_headers: "{}".into(),
@@ -92,7 +92,11 @@ async fn side(app: TestApp, sqlite_api: bool) -> Side {
         json!({"url": "https://c.example/hook", "event_types": ["lab.*"]}),
     ] {
         let res = app
-            .post_as(&format!("/api/v1/tenants/{tenant_id}/endpoints"), &admin, body)
+            .post_as(
+                &format!("/api/v1/tenants/{tenant_id}/endpoints"),
+                &admin,
+                body,
+            )
             .await;
         assert_eq!(res.status().as_u16(), 201);
     }
@@ -141,7 +145,12 @@ async fn run(side: &Side) -> Value {
         .map(|e| (e.id.to_string(), e.provider_event_id))
         .collect();
     let mut leased = delivery::Entity::find().all(db).await.unwrap();
-    leased.sort_by_key(|d| (pid_of[d.event_id.as_str()].clone(), url_of[&d.endpoint_id].clone()));
+    leased.sort_by_key(|d| {
+        (
+            pid_of[d.event_id.as_str()].clone(),
+            url_of[&d.endpoint_id].clone(),
+        )
+    });
     let settings = gateway::config::Settings::from_raw(Default::default())
         .unwrap()
         .delivery;
@@ -166,7 +175,16 @@ async fn run(side: &Side) -> Value {
                 tenant_id: &ep.tenant_id,
                 failing_since: ep.failing_since,
             };
-            plan(&settings, &d.id, d.attempts, &state, &sent, now, &mut rand::thread_rng()).0
+            plan(
+                &settings,
+                &d.id,
+                d.attempts,
+                &state,
+                &sent,
+                now,
+                &mut rand::thread_rng(),
+            )
+            .0
         })
         .collect();
     let plan_refs: Vec<_> = plans.iter().collect();
@@ -221,9 +239,21 @@ async fn rows(side: &Side, answers: Vec<Value>) -> Value {
                 .to_string()
                 .replace(e.id.as_str(), "EVENT")
                 .replace(&tenant, "TENANT");
-            json!([e.provider_event_id, e.provider, e.event_type, e.subject, e.status,
-                   e.order_key, e.stale, e.occurred_at, e.received_at, normalized, e.raw_body,
-                   e.raw_headers, e.verification])
+            json!([
+                e.provider_event_id,
+                e.provider,
+                e.event_type,
+                e.subject,
+                e.status,
+                e.order_key,
+                e.stale,
+                e.occurred_at,
+                e.received_at,
+                normalized,
+                e.raw_body,
+                e.raw_headers,
+                e.verification
+            ])
         })
         .collect();
     event_rows.sort_by_key(|v| v.to_string());
@@ -239,16 +269,32 @@ async fn rows(side: &Side, answers: Vec<Value>) -> Value {
     let mut delivery_rows: Vec<Value> = deliveries
         .iter()
         .map(|d| {
-            json!([pid[d.event_id.as_str()], url[d.endpoint_id.as_str()], d.subject, d.status,
-                   d.attempts, d.last_status_code, d.last_error, d.leased_by,
-                   d.leased_until.is_some(), d.completed_at, d.next_attempt_at >= d.created_at])
+            json!([
+                pid[d.event_id.as_str()],
+                url[d.endpoint_id.as_str()],
+                d.subject,
+                d.status,
+                d.attempts,
+                d.last_status_code,
+                d.last_error,
+                d.leased_by,
+                d.leased_until.is_some(),
+                d.completed_at,
+                d.next_attempt_at >= d.created_at
+            ])
         })
         .collect();
     delivery_rows.sort_by_key(|v| v.to_string());
     let of_delivery: HashMap<String, (String, String)> = deliveries
         .iter()
         .map(|d| {
-            (d.id.to_string(), (pid[d.event_id.as_str()].clone(), url[d.endpoint_id.as_str()].clone()))
+            (
+                d.id.to_string(),
+                (
+                    pid[d.event_id.as_str()].clone(),
+                    url[d.endpoint_id.as_str()].clone(),
+                ),
+            )
         })
         .collect();
     let mut attempts: Vec<Value> = delivery_attempt::Entity::find()
@@ -257,8 +303,17 @@ async fn rows(side: &Side, answers: Vec<Value>) -> Value {
         .unwrap()
         .into_iter()
         .map(|a| {
-            json!([of_delivery[a.delivery_id.as_str()], url[a.endpoint_id.as_str()], a.attempt,
-                   a.at, a.status_code, a.duration_ms, a.error_class, a.error, a.success])
+            json!([
+                of_delivery[a.delivery_id.as_str()],
+                url[a.endpoint_id.as_str()],
+                a.attempt,
+                a.at,
+                a.status_code,
+                a.duration_ms,
+                a.error_class,
+                a.error,
+                a.success
+            ])
         })
         .collect();
     attempts.sort_by_key(|v| v.to_string());
@@ -267,7 +322,14 @@ async fn rows(side: &Side, answers: Vec<Value>) -> Value {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| json!([e.url.as_str(), e.enabled, e.disabled_reason, e.failing_since]))
+        .map(|e| {
+            json!([
+                e.url.as_str(),
+                e.enabled,
+                e.disabled_reason,
+                e.failing_since
+            ])
+        })
         .collect();
     endpoints.sort_by_key(|v| v.to_string());
     json!({
@@ -282,24 +344,47 @@ async fn both_outbox_backends_write_the_same_rows_for_the_same_batches() {
     let other = side(spawn_app().await, false).await;
     let a = run(&sqlite).await;
     let b = run(&other).await;
-    for key in ["answers", "events", "heads", "deliveries", "attempts", "endpoints"] {
+    for key in [
+        "answers",
+        "events",
+        "heads",
+        "deliveries",
+        "attempts",
+        "endpoints",
+    ] {
         assert_eq!(
-            a[key], b[key],
+            a[key],
+            b[key],
             "{key} differ between the SQLite backend and the sea-orm backend ({})",
-            if other.app.database.is_postgres() { "PostgreSQL" } else { "SQLite" }
+            if other.app.database.is_postgres() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            }
         );
     }
     // What the batches were built to show, so that an empty result cannot pass.
     let answers = a["answers"].as_array().unwrap();
     let flags: Vec<(bool, bool)> = answers
         .iter()
-        .map(|v| (v["duplicate"].as_bool().unwrap(), v["stale"].as_bool().unwrap()))
+        .map(|v| {
+            (
+                v["duplicate"].as_bool().unwrap(),
+                v["stale"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         flags,
         vec![
-            (false, false), (false, true), (false, false), (true, false), (false, false),
-            (true, false), (false, false), (false, true),
+            (false, false),
+            (false, true),
+            (false, false),
+            (true, false),
+            (false, false),
+            (true, false),
+            (false, false),
+            (false, true),
         ]
     );
     assert_eq!(a["heads"].as_array().unwrap().len(), 2);
@@ -311,5 +396,9 @@ async fn both_outbox_backends_write_the_same_rows_for_the_same_batches() {
         .iter()
         .filter(|e| e[1] == json!(false))
         .count();
-    assert!(disabled >= 1, "a 410 disables its endpoint: {}", a["endpoints"]);
+    assert!(
+        disabled >= 1,
+        "a 410 disables its endpoint: {}",
+        a["endpoints"]
+    );
 }

@@ -310,3 +310,101 @@ async fn provider_urls_may_use_http_only_when_configured() {
         .await;
     assert_eq!(res.status().as_u16(), 201);
 }
+
+#[tokio::test]
+async fn the_catalog_lists_every_provider_with_its_fields_types_and_actions_to_any_token() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let t = app.create_tenant(&admin, "acme", None).await;
+    let tenant = app.tenant_token(t["id"].as_str().unwrap()).await;
+    let res = app.get("/api/v1/providers").await;
+    assert_problem(res, 401, "missing_token").await;
+    for token in [&admin, &tenant] {
+        let res = app.get_as("/api/v1/providers", token).await;
+        assert_eq!(res.status().as_u16(), 200);
+        let catalog: Value = res.json().await.unwrap();
+        let names: Vec<&str> = catalog
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["vectorcare", "vital"]);
+        let vc = &catalog[0];
+        let fields: Vec<(&str, bool, bool)> = vc["credential_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap(),
+                    f["secret"].as_bool().unwrap(),
+                    f["required_on_create"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("public_keys", false, true),
+                ("client_id", false, false),
+                ("client_secret", true, false),
+                ("token_url", false, false),
+                ("api_base_url", false, false),
+                ("ip_allowlist", false, false),
+            ]
+        );
+        assert_eq!(vc["add_key_field"], "public_key_pem");
+        assert_eq!(vc["key_kind"], "rsa_public_key");
+        assert!(vc["event_types"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("transport.request.offered")));
+        assert_eq!(vc["actions"][0]["name"], "accept");
+        assert_eq!(
+            vc["webhook_urls"][0],
+            "https://gateway.test/webhooks/vectorcare/{tenant}"
+        );
+        let vital = &catalog[1];
+        assert_eq!(vital["key_kind"], "standard_webhooks_secret");
+        let region = vital["credential_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "region")
+            .unwrap();
+        assert_eq!(region["kind"], "choice");
+        assert_eq!(
+            region["choices"],
+            json!(["us", "eu", "us-sandbox", "eu-sandbox"])
+        );
+        assert_eq!(vital["actions"][0]["name"], "resend_events");
+        assert_eq!(vital["scenarios"][0]["name"], "phlebotomy");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_body_with_a_field_of_another_provider_or_type_is_refused_naming_it() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.create_tenant(&admin, "acme", None).await;
+    let res = app
+        .put_as(
+            "/api/v1/tenants/acme/providers/vital",
+            &admin,
+            json!({"signing_secrets": [VITAL_SECRET], "client_id": "x", "api_key": 5}),
+        )
+        .await;
+    let body = assert_problem(res, 422, "validation_failed").await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["client_id", "api_key"], "{body}");
+    let res = app
+        .put_as("/api/v1/tenants/acme/providers/vital", &admin, json!(["x"]))
+        .await;
+    assert_problem(res, 422, "validation_failed").await;
+}

@@ -2,7 +2,8 @@
 //! staleness, storage with its outbox rows, and the read API.
 
 use gateway::domain::SigningSecret;
-use gateway::simulate::{sign_vectorcare, sign_vital};
+use gateway::providers::vectorcare::simulate::sign as sign_vectorcare;
+use gateway::providers::vital::simulate::sign as sign_vital;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 

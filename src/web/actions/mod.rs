@@ -4,7 +4,6 @@
 //! checked before any call; every call is recorded and shows in its subject's timeline.
 
 pub mod client;
-pub mod vectorcare;
 
 use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -20,8 +19,14 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::domain::{ActionId, Provider};
+use crate::domain::ActionId;
 use crate::error::{ApiError, FieldError};
+use crate::providers::vectorcare::actions::{
+    self as vectorcare, Accept, ChangeRequest, Decline, LocationUpdate, ProposeTime, ResponseNotes,
+    StateUpdate, VectorCareCall,
+};
+use crate::providers::Provider;
+use crate::providers::{vectorcare as vectorcare_provider, vital};
 use crate::store::{provider_action, provider_connection};
 use crate::web::admin::pagination::{finish, PageQuery};
 use crate::web::admin::CommonErrors;
@@ -29,10 +34,6 @@ use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
 use crate::web::AppState;
 use client::Credentials;
-use vectorcare::{
-    Accept, ChangeRequest, Decline, LocationUpdate, ProposeTime, ResponseNotes, StateUpdate,
-    VectorCareCall,
-};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(accept)
@@ -49,7 +50,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActionRecord {
     pub id: ActionId,
-    pub provider: Provider,
+    /// As stored: the provider's name.
+    #[schema(value_type = Provider)]
+    pub provider: String,
     /// `accept`, `decline`, `state`, `locations`, `best_time`, `change_request`, `resend_events`.
     pub action: String,
     /// The VectorCare request or Vital order concerned.
@@ -77,7 +80,7 @@ impl From<provider_action::Model> for ActionRecord {
     fn from(m: provider_action::Model) -> Self {
         Self {
             id: m.id,
-            provider: Provider::parse(&m.provider).unwrap_or(Provider::Vectorcare),
+            provider: m.provider,
             action: m.action,
             subject: m.subject,
             outcome: m.outcome,
@@ -416,8 +419,8 @@ async fn vectorcare_action<C: VectorCareCall>(
     let ctx = &Ctx::new(state, scope, req);
     let (action, method, path) = (C::ACTION, C::METHOD, C::PATH);
     let request = vectorcare::request_ref(request)?;
-    let conn = connection(state, scope, Provider::Vectorcare).await?;
-    let secret = open_secret(state, &conn, Provider::Vectorcare)?;
+    let conn = connection(state, scope, vectorcare_provider::PROVIDER).await?;
+    let secret = open_secret(state, &conn, vectorcare_provider::PROVIDER)?;
     let (Some(client_id), Some(client_secret)) = (conn.client_id.clone(), secret) else {
         return Err(ApiError::ConnectionIncomplete(
             "the VectorCare connection has no client_id and client_secret; set them with PUT \
@@ -440,7 +443,7 @@ async fn vectorcare_action<C: VectorCareCall>(
     };
     recorded(
         ctx,
-        Provider::Vectorcare,
+        vectorcare_provider::PROVIDER,
         action,
         vec![Some(request.to_owned())],
         &body,
@@ -680,8 +683,8 @@ async fn vital_resend(
     body: ApiJson<ResendEvents>,
 ) -> Result<HttpResponse, ApiError> {
     let (sent, subjects) = body.0.provider_body()?;
-    let conn = connection(&state, &scope, Provider::Vital).await?;
-    let Some(key) = open_secret(&state, &conn, Provider::Vital)? else {
+    let conn = connection(&state, &scope, vital::PROVIDER).await?;
+    let Some(key) = open_secret(&state, &conn, vital::PROVIDER)? else {
         return Err(ApiError::ConnectionIncomplete(
             "the Vital connection has no api_key; set it with PUT \
              /api/v1/tenants/{tenant}/providers/vital"
@@ -707,7 +710,7 @@ async fn vital_resend(
     };
     recorded(
         &Ctx::new(&state, &scope, &req),
-        Provider::Vital,
+        vital::PROVIDER,
         "resend_events",
         subjects,
         &sent,

@@ -70,10 +70,20 @@ pub async fn audit_mutations(
         tracing::warn!(%method, status = res.status().as_u16(), "unauthenticated mutation refused");
         return Ok(res);
     };
-    let pattern = res
+    let mut pattern = res
         .request()
         .match_pattern()
         .unwrap_or_else(|| path.clone());
+    // The provider is part of what was done (`tenants.providers.vectorcare.set`); only a known
+    // one, so a caller cannot write text of its own into the action.
+    if let Some(p) = res
+        .request()
+        .match_info()
+        .get("provider")
+        .and_then(|p| crate::providers::Provider::parse(p).ok())
+    {
+        pattern = pattern.replace("{provider}", p.as_str());
+    }
     let created = res
         .headers()
         .get(header::LOCATION)

@@ -11,8 +11,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
-use crate::domain::{EventId, Provider};
+use crate::domain::EventId;
 use crate::error::{ApiError, FieldError};
+use crate::providers::Provider;
 use crate::store::event;
 use crate::web::auth::TenantScope;
 use crate::web::AppState;
@@ -27,7 +28,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventSummary {
     pub id: EventId,
-    pub provider: Provider,
+    /// As stored: the provider's name.
+    #[schema(value_type = Provider)]
+    pub provider: String,
     /// Normalized type, e.g. `transport.request.assigned`.
     #[serde(rename = "type")]
     pub event_type: String,
@@ -98,7 +101,7 @@ impl From<&event::Model> for EventSummary {
     fn from(m: &event::Model) -> Self {
         Self {
             id: m.id.clone(),
-            provider: Provider::parse(&m.provider).unwrap_or(Provider::Vectorcare),
+            provider: m.provider.clone(),
             event_type: m.event_type.clone(),
             subject: m.subject.clone(),
             status: m.status.clone(),
@@ -144,7 +147,7 @@ impl From<SummaryRow> for EventSummary {
     fn from(m: SummaryRow) -> Self {
         Self {
             id: m.id,
-            provider: Provider::parse(&m.provider).unwrap_or(Provider::Vectorcare),
+            provider: m.provider.clone(),
             event_type: m.event_type,
             subject: m.subject,
             status: m.status,

@@ -7,44 +7,29 @@ use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, ModelTrait};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::CommonErrors;
 use crate::crypto::Cipher;
-use crate::domain::keys::RsaPublicKeyPem;
-use crate::domain::{
-    mask, parse_cidr, ConnectionId, EndpointUrl, KeyId, Provider, SigningSecret, TenantId,
-};
+use crate::domain::{mask, ConnectionId, KeyId, TenantId};
 use crate::error::{ApiError, FieldError, Problem};
+use crate::providers::catalog::ProviderInfo;
+use crate::providers::credentials::{ConnectionChange, FieldKind, KeyKind, NewKey};
+use crate::providers::Provider;
 use crate::store::{provider_connection, provider_key, tenant};
-use crate::web::auth::TenantScope;
+use crate::web::auth::{Principal, TenantScope};
 use crate::web::http::ApiJson;
 use crate::web::AppState;
 
-pub const VECTORCARE_TOKEN_URL: &str = "https://auth.vectorcare.com/v2.0/oauth2/token";
-pub const VECTORCARE_API_BASE_URL: &str = "https://hub.vectorcare.com/openapi/v2.0/";
-
-/// Vital / Junction API base URL per region.
-pub fn vital_region_url(region: &str) -> Option<&'static str> {
-    match region {
-        "us" => Some("https://api.us.junction.com/"),
-        "eu" => Some("https://api.eu.junction.com/"),
-        "us-sandbox" => Some("https://api.sandbox.us.junction.com/"),
-        "eu-sandbox" => Some("https://api.sandbox.eu.junction.com/"),
-        _ => None,
-    }
-}
-
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(put_vectorcare)
-        .service(put_vital)
+    cfg.service(list_providers)
+        .service(put_connection)
         .service(get_connection)
         .service(delete_connection)
         .service(add_key)
-        .service(delete_key)
-        // Undocumented on purpose: it only turns an unknown `{provider}` into a clear 422.
-        .map(|c| c.service(put_unknown));
+        .service(delete_key);
 }
 
 /// The URLs to paste into the provider's webhook settings.
@@ -128,44 +113,8 @@ pub struct Connection {
     pub updated_at: DateTime<Utc>,
 }
 
-/// VectorCare connection settings. On update, absent fields keep their value; `public_keys`, when
-/// given, replaces the whole key set.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VectorCareConnectionInput {
-    /// RSA public keys in PEM (`-----BEGIN PUBLIC KEY-----`), at least 2048 bits, as copied from
-    /// VectorCare's settings. At least one is required when the connection is created.
-    pub public_keys: Option<Vec<String>>,
-    /// OAuth2 client id for VectorCare's Open API.
-    pub client_id: Option<String>,
-    /// OAuth2 client secret; write-only.
-    pub client_secret: Option<String>,
-    /// Default `https://auth.vectorcare.com/v2.0/oauth2/token`.
-    pub token_url: Option<String>,
-    /// Default `https://hub.vectorcare.com/openapi/v2.0/` (UAT: `https://hub-uat.vectorcare.com/openapi/v2.0/`).
-    pub api_base_url: Option<String>,
-    /// CIDR ranges or addresses allowed to post webhooks; empty or absent allows any.
-    pub ip_allowlist: Option<Vec<String>>,
-}
-
-/// Vital / Junction connection settings. On update, absent fields keep their value;
-/// `signing_secrets`, when given, replaces the whole set.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VitalConnectionInput {
-    /// Webhook signing secrets `whsec_...` from Vital's dashboard. At least one is required when
-    /// the connection is created.
-    pub signing_secrets: Option<Vec<String>>,
-    /// API key for Vital's API (`X-Vital-API-Key`); write-only.
-    pub api_key: Option<String>,
-    /// `us`, `eu`, `us-sandbox` or `eu-sandbox` (default `us`); or give `api_base_url`.
-    pub region: Option<String>,
-    pub api_base_url: Option<String>,
-    /// CIDR ranges or addresses allowed to post webhooks; empty or absent allows any.
-    pub ip_allowlist: Option<Vec<String>>,
-}
-
-/// Add one key: `public_key_pem` for VectorCare, `signing_secret` for Vital.
+/// Add one key: the provider's `add_key_field` (`public_key_pem` for VectorCare,
+/// `signing_secret` for Vital).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddKeyInput {
@@ -173,118 +122,76 @@ pub struct AddKeyInput {
     pub signing_secret: Option<String>,
 }
 
-/// A key checked and ready to store.
-enum NewKey {
-    Rsa(RsaPublicKeyPem),
-    Secret(SigningSecret),
-}
+/// A connection's body: the fields of the provider's credential spec
+/// (`GET /api/v1/providers` lists them). On update, absent fields keep their value; the key
+/// list, when given, replaces the whole key set.
+pub struct ConnectionInput;
 
-impl NewKey {
-    fn fingerprint(&self) -> String {
-        match self {
-            NewKey::Rsa(k) => k.fingerprint.clone(),
-            NewKey::Secret(s) => {
-                use sha2::{Digest, Sha256};
-                hex::encode(Sha256::digest(s.expose().as_bytes()))
+impl utoipa::PartialSchema for ConnectionInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let string = |d: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(d))
+        };
+        let list = |d: &str| {
+            ArrayBuilder::new()
+                .items(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some(d))
+        };
+        let mut one_of = OneOfBuilder::new();
+        for p in Provider::all() {
+            let spec = p.plugin().credentials();
+            let mut o = ObjectBuilder::new()
+                .title(Some(format!("{} connection", p.plugin().display_name())))
+                .additional_properties(Some(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                ))
+                .property(spec.keys.field, list(spec.keys.description));
+            for f in spec.fields {
+                o = match f.kind {
+                    FieldKind::CidrList => o.property(f.name, list(f.description)),
+                    FieldKind::Choice(c) => o.property(
+                        f.name,
+                        string(f.description).enum_values(Some(c.iter().map(|(n, _)| *n))),
+                    ),
+                    _ => o.property(f.name, string(f.description)),
+                };
             }
+            one_of = one_of.item(o);
         }
-    }
-
-    fn into_model(
-        self,
-        cipher: &Cipher,
-        tenant: &TenantId,
-        connection: &ConnectionId,
-    ) -> provider_key::ActiveModel {
-        let id = KeyId::generate();
-        let fingerprint = self.fingerprint();
-        let (kind, pem, sealed, hint) = match self {
-            NewKey::Rsa(k) => (
-                provider_key::KIND_RSA_PUBLIC_KEY,
-                Some(k.pem),
-                None,
-                format!("RSA-{}", k.bits),
-            ),
-            NewKey::Secret(s) => (
-                provider_key::KIND_SIGNING_SECRET,
-                None,
-                Some(cipher.seal(s.expose(), &format!("provider_key:{id}"))),
-                s.hint(),
-            ),
-        };
-        provider_key::ActiveModel {
-            id: Set(id),
-            connection_id: Set(connection.clone()),
-            tenant_id: Set(tenant.clone()),
-            kind: Set(kind.to_owned()),
-            public_pem: Set(pem),
-            secret_ciphertext: Set(sealed),
-            hint: Set(hint),
-            fingerprint: Set(fingerprint),
-            created_at: Set(Utc::now()),
-        }
+        one_of.into()
     }
 }
 
-fn parse_keys(
-    provider: Provider,
-    field: &str,
-    items: &[String],
-    errors: &mut Vec<FieldError>,
-) -> Vec<NewKey> {
-    let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, text) in items.iter().enumerate() {
-        let key = match provider {
-            Provider::Vectorcare => RsaPublicKeyPem::parse(text).map(NewKey::Rsa),
-            Provider::Vital => SigningSecret::parse(text.trim()).map(NewKey::Secret),
-        };
-        match key {
-            Ok(k) if seen.insert(k.fingerprint()) => out.push(k),
-            Ok(_) => errors.push(FieldError::new(format!("{field}[{i}]"), "is listed twice")),
-            Err(m) => errors.push(FieldError::new(format!("{field}[{i}]"), m)),
-        }
+impl ToSchema for ConnectionInput {}
+
+/// The key's row, sealed when it is a secret.
+fn key_model(
+    key: NewKey,
+    cipher: &Cipher,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+) -> provider_key::ActiveModel {
+    let id = KeyId::generate();
+    let (kind, pem, sealed) = if key.is_public() {
+        (provider_key::KIND_RSA_PUBLIC_KEY, Some(key.text), None)
+    } else {
+        let sealed = cipher.seal(&key.text, &format!("provider_key:{id}"));
+        (provider_key::KIND_SIGNING_SECRET, None, Some(sealed))
+    };
+    provider_key::ActiveModel {
+        id: Set(id),
+        connection_id: Set(connection.clone()),
+        tenant_id: Set(tenant.clone()),
+        kind: Set(kind.to_owned()),
+        public_pem: Set(pem),
+        secret_ciphertext: Set(sealed),
+        hint: Set(key.hint),
+        fingerprint: Set(key.fingerprint),
+        created_at: Set(Utc::now()),
     }
-    out
-}
-
-fn parse_allowlist(items: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, text) in items.iter().enumerate() {
-        match parse_cidr(text) {
-            Ok(net) => out.push(net.to_string()),
-            Err(m) => errors.push(FieldError::new(format!("ip_allowlist[{i}]"), m)),
-        }
-    }
-    out
-}
-
-fn parse_url(
-    field: &str,
-    text: &str,
-    allow_http: bool,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    EndpointUrl::parse(text.trim(), allow_http)
-        .map(|u| u.as_str().to_owned())
-        .map_err(|m| errors.push(FieldError::new(field, m)))
-        .ok()
-}
-
-fn check_secret_text(field: &str, text: &str, errors: &mut Vec<FieldError>) {
-    if text.trim().is_empty() || text.len() > 1000 {
-        errors.push(FieldError::new(field, "must be 1 to 1000 characters"));
-    }
-}
-
-/// What a PUT resolved to, provider-independent.
-struct ConnectionChange {
-    keys: Option<Vec<NewKey>>,
-    client_id: Option<Option<String>>,
-    secret: Option<String>,
-    token_url: Option<Option<String>>,
-    api_base_url: Option<String>,
-    ip_allowlist: Option<Vec<String>>,
 }
 
 async fn load_view(
@@ -319,6 +226,7 @@ async fn apply(
     provider: Provider,
     change: ConnectionChange,
 ) -> Result<HttpResponse, ApiError> {
+    let spec = provider.plugin().credentials();
     let txn = crate::store::begin_write(&state.db).await?;
     let existing = provider_connection::find_for_tenant(&txn, scope.id(), provider).await?;
     let created = existing.is_none();
@@ -327,10 +235,7 @@ async fn apply(
         Some(m) => m.into(),
         None => {
             if change.keys.as_ref().is_none_or(Vec::is_empty) {
-                let field = match provider {
-                    Provider::Vectorcare => "public_keys",
-                    Provider::Vital => "signing_secrets",
-                };
+                let field = spec.keys.field;
                 return Err(ApiError::Validation(vec![FieldError::new(
                     field,
                     "at least one is required to create the connection",
@@ -344,14 +249,8 @@ async fn apply(
                 secret_ciphertext: Set(None),
                 secret_hint: Set(None),
                 // Production defaults from the providers' documentation; the change may override.
-                token_url: Set(match provider {
-                    Provider::Vectorcare => Some(VECTORCARE_TOKEN_URL.to_owned()),
-                    Provider::Vital => None,
-                }),
-                api_base_url: Set(match provider {
-                    Provider::Vectorcare => Some(VECTORCARE_API_BASE_URL.to_owned()),
-                    Provider::Vital => vital_region_url("us").map(str::to_owned),
-                }),
+                token_url: Set(spec.default_token_url.map(str::to_owned)),
+                api_base_url: Set(spec.default_api_base_url.map(str::to_owned)),
                 ip_allowlist: Set(serde_json::json!([])),
                 created_at: Set(now),
                 updated_at: Set(now),
@@ -365,7 +264,7 @@ async fn apply(
         }
     };
     if let Some(v) = change.client_id {
-        model.client_id = Set(v);
+        model.client_id = Set(Some(v));
     }
     if let Some(secret) = change.secret {
         model.secret_ciphertext = Set(Some(state.cipher.seal(
@@ -375,7 +274,7 @@ async fn apply(
         model.secret_hint = Set(Some(mask(&secret)));
     }
     if let Some(v) = change.token_url {
-        model.token_url = Set(v);
+        model.token_url = Set(Some(v));
     }
     if let Some(v) = change.api_base_url {
         model.api_base_url = Set(Some(v));
@@ -394,7 +293,7 @@ async fn apply(
             old.delete(&txn).await?;
         }
         for key in keys {
-            key.into_model(&state.cipher, scope.id(), &connection_id)
+            key_model(key, &state.cipher, scope.id(), &connection_id)
                 .insert(&txn)
                 .await?;
         }
@@ -414,158 +313,71 @@ async fn apply(
         .json(view))
 }
 
-/// Set the VectorCare connection
+/// Set a provider connection
 ///
-/// Admin only. Creates the connection (201) or updates it (200). Keys are validated: each must
-/// parse as an RSA public key of at least 2048 bits. The answer includes the webhook URLs to paste
-/// into VectorCare's settings.
+/// Admin only. Creates the connection (201) or updates it (200). The body holds the fields of
+/// the provider's credential spec (`GET /api/v1/providers`): VectorCare takes `public_keys`
+/// (RSA public keys in PEM, at least 2048 bits), `client_id`, `client_secret`, `token_url`,
+/// `api_base_url`; Vital takes `signing_secrets` (`whsec_` followed by base64 of 24 to 64 bytes),
+/// `api_key`, `region`, `api_base_url`; every provider takes `ip_allowlist`. The answer includes
+/// the webhook URLs to paste into the provider's settings.
 #[utoipa::path(
     tag = "providers",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
-    request_body = VectorCareConnectionInput,
+    params(
+        ("tenant" = String, Path, description = "Tenant id or slug"),
+        ("provider" = Provider, Path, description = "A provider's name, as `GET /api/v1/providers` lists them")
+    ),
+    request_body = ConnectionInput,
     responses(
         (status = 200, body = Connection, description = "Updated"),
         (status = 201, body = Connection, description = "Created"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields (`validation_failed`), e.g. a bad PEM or a short key"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields or an unknown provider (`validation_failed`), e.g. a bad PEM, a short key or a bad `whsec_`"),
         CommonErrors
     ),
     security(("bearer" = []))
 )]
-#[put("/tenants/{tenant}/providers/vectorcare")]
-async fn put_vectorcare(
+#[put("/tenants/{tenant}/providers/{provider}")]
+async fn put_connection(
     state: web::Data<AppState>,
     scope: TenantScope,
-    body: ApiJson<VectorCareConnectionInput>,
+    path: web::Path<(String, String)>,
+    body: ApiJson<Value>,
 ) -> Result<HttpResponse, ApiError> {
     scope.principal.require_admin()?;
-    let input = body.0;
-    let allow_http = state.settings.allow_http_endpoints;
-    let mut errors = Vec::new();
-    let keys = input
-        .public_keys
-        .as_deref()
-        .map(|k| parse_keys(Provider::Vectorcare, "public_keys", k, &mut errors));
-    if let Some(c) = &input.client_id {
-        check_secret_text("client_id", c, &mut errors);
-    }
-    if let Some(s) = &input.client_secret {
-        check_secret_text("client_secret", s, &mut errors);
-    }
-    let token_url = input
-        .token_url
-        .as_deref()
-        .map(|u| parse_url("token_url", u, allow_http, &mut errors));
-    let api_base_url = input
-        .api_base_url
-        .as_deref()
-        .map(|u| parse_url("api_base_url", u, allow_http, &mut errors));
-    let ip_allowlist = input
-        .ip_allowlist
-        .as_deref()
-        .map(|l| parse_allowlist(l, &mut errors));
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let change = ConnectionChange {
-        keys,
-        client_id: input.client_id.map(|c| Some(c.trim().to_owned())),
-        secret: input.client_secret,
-        token_url: token_url.flatten().map(Some),
-        api_base_url: api_base_url.flatten().map(|u| {
-            if u.ends_with('/') {
-                u
-            } else {
-                format!("{u}/")
-            }
-        }),
-        ip_allowlist,
-    };
-    apply(&state, &scope, Provider::Vectorcare, change).await
-}
-
-/// Set the Vital connection
-///
-/// Admin only. Creates the connection (201) or updates it (200). Signing secrets must be
-/// `whsec_` followed by base64 of 24 to 64 bytes.
-#[utoipa::path(
-    tag = "providers",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
-    request_body = VitalConnectionInput,
-    responses(
-        (status = 200, body = Connection, description = "Updated"),
-        (status = 201, body = Connection, description = "Created"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields (`validation_failed`), e.g. a bad `whsec_`"),
-        CommonErrors
-    ),
-    security(("bearer" = []))
-)]
-#[put("/tenants/{tenant}/providers/vital")]
-async fn put_vital(
-    state: web::Data<AppState>,
-    scope: TenantScope,
-    body: ApiJson<VitalConnectionInput>,
-) -> Result<HttpResponse, ApiError> {
-    scope.principal.require_admin()?;
-    let input = body.0;
-    let allow_http = state.settings.allow_http_endpoints;
-    let mut errors = Vec::new();
-    let keys = input
-        .signing_secrets
-        .as_deref()
-        .map(|k| parse_keys(Provider::Vital, "signing_secrets", k, &mut errors));
-    if let Some(s) = &input.api_key {
-        check_secret_text("api_key", s, &mut errors);
-    }
-    let mut api_base_url = None;
-    if let Some(region) = &input.region {
-        match vital_region_url(region) {
-            Some(u) => api_base_url = Some(u.to_owned()),
-            None => errors.push(FieldError::new(
-                "region",
-                "must be one of us, eu, us-sandbox, eu-sandbox",
-            )),
-        }
-    }
-    if let Some(u) = &input.api_base_url {
-        api_base_url = parse_url("api_base_url", u, allow_http, &mut errors);
-    }
-    let ip_allowlist = input
-        .ip_allowlist
-        .as_deref()
-        .map(|l| parse_allowlist(l, &mut errors));
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let change = ConnectionChange {
-        keys,
-        client_id: None,
-        secret: input.api_key,
-        token_url: None,
-        api_base_url,
-        ip_allowlist,
-    };
-    apply(&state, &scope, Provider::Vital, change).await
+    let provider = provider_from_path(&path.1)?;
+    let change = provider
+        .plugin()
+        .credentials()
+        .parse(&body.0, state.settings.allow_http_endpoints)
+        .map_err(ApiError::Validation)?;
+    apply(&state, &scope, provider, change).await
 }
 
 /// A `{provider}` the gateway does not know answers 422 naming the field, for every method.
-fn unknown_provider(provider: &str) -> ApiError {
-    ApiError::Validation(vec![FieldError::new(
-        "provider",
-        format!("unknown provider `{provider}`; known: vectorcare, vital"),
-    )])
-}
-
 fn provider_from_path(text: &str) -> Result<Provider, ApiError> {
-    Provider::parse(text).map_err(|_| unknown_provider(text))
+    Provider::parse(text).map_err(|m| ApiError::Validation(vec![FieldError::new("provider", m)]))
 }
 
-#[put("/tenants/{tenant}/providers/{provider}")]
-async fn put_unknown(
-    scope: TenantScope,
-    path: web::Path<(String, String)>,
+/// List the providers
+///
+/// The catalog: every provider the gateway speaks to, with the fields of its connection (which
+/// are secret, which a new connection needs), the event types it emits, the actions the
+/// gateway takes toward it, its webhook URL forms and the simulator's scenarios. Any token.
+#[utoipa::path(
+    tag = "providers",
+    responses((status = 200, body = Vec<ProviderInfo>), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/providers")]
+async fn list_providers(
+    state: web::Data<AppState>,
+    _caller: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    scope.principal.require_admin()?;
-    Err(unknown_provider(&path.1))
+    let public_url = state.settings.public_url.as_str();
+    let catalog: Vec<ProviderInfo> = Provider::all()
+        .map(|p| ProviderInfo::of(p, public_url))
+        .collect();
+    Ok(HttpResponse::Ok().json(catalog))
 }
 
 /// Get a provider connection
@@ -575,7 +387,7 @@ async fn put_unknown(
     tag = "providers",
     params(
         ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("provider" = Provider, Path, description = "`vectorcare` or `vital`")
+        ("provider" = Provider, Path, description = "A provider's name, as `GET /api/v1/providers` lists them")
     ),
     responses(
         (status = 200, body = Connection),
@@ -601,7 +413,7 @@ async fn get_connection(
     tag = "providers",
     params(
         ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("provider" = Provider, Path, description = "`vectorcare` or `vital`")
+        ("provider" = Provider, Path, description = "A provider's name, as `GET /api/v1/providers` lists them")
     ),
     responses((status = 204, description = "Deleted"), CommonErrors),
     security(("bearer" = []))
@@ -629,7 +441,7 @@ async fn delete_connection(
     tag = "providers",
     params(
         ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("provider" = Provider, Path, description = "`vectorcare` or `vital`")
+        ("provider" = Provider, Path, description = "A provider's name, as `GET /api/v1/providers` lists them")
     ),
     request_body = AddKeyInput,
     responses(
@@ -649,32 +461,29 @@ async fn add_key(
 ) -> Result<HttpResponse, ApiError> {
     scope.principal.require_admin()?;
     let provider = provider_from_path(&path.1)?;
-    let (field, text, other) = match provider {
-        Provider::Vectorcare => (
-            "public_key_pem",
+    let spec = provider.plugin().credentials();
+    let field = spec.keys.add_field;
+    let (text, other, other_field) = match spec.keys.kind {
+        KeyKind::RsaPublicKey => (
             &body.0.public_key_pem,
             &body.0.signing_secret,
-        ),
-        Provider::Vital => (
             "signing_secret",
+        ),
+        _ => (
             &body.0.signing_secret,
             &body.0.public_key_pem,
+            "public_key_pem",
         ),
     };
     let mut errors = Vec::new();
     if other.is_some() {
-        let other_field = if field == "public_key_pem" {
-            "signing_secret"
-        } else {
-            "public_key_pem"
-        };
         errors.push(FieldError::new(
             other_field,
             format!("does not apply to {provider}"),
         ));
     }
     let keys = match text {
-        Some(t) => parse_keys(provider, field, std::slice::from_ref(t), &mut errors),
+        Some(t) => spec.parse_keys(field, std::slice::from_ref(t), &mut errors),
         None => {
             errors.push(FieldError::new(field, "is required"));
             Vec::new()
@@ -692,8 +501,7 @@ async fn add_key(
     let conn = provider_connection::find_for_tenant(&state.db, scope.id(), provider)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let model = key
-        .into_model(&state.cipher, scope.id(), &conn.id)
+    let model = key_model(key, &state.cipher, scope.id(), &conn.id)
         .insert(&state.db)
         .await?;
     Ok(HttpResponse::Created()
@@ -716,7 +524,7 @@ async fn add_key(
     tag = "providers",
     params(
         ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("provider" = Provider, Path, description = "`vectorcare` or `vital`"),
+        ("provider" = Provider, Path, description = "A provider's name, as `GET /api/v1/providers` lists them"),
         ("key" = KeyId, Path, description = "Key id")
     ),
     responses(

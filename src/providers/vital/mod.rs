@@ -7,8 +7,14 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider};
-use crate::domain::Provider;
+pub mod simulate;
+pub mod spec;
+
+use super::catalog::Action;
+use super::{
+    CredentialSpec, Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider,
+};
+use crate::domain::SigningSecret;
 use crate::normalize::lenient::{is_object, read_error, Last, Number, Object, Seen, Text, UInt};
 use crate::normalize::time::{normalize as norm_time, parse_utc};
 use crate::normalize::{
@@ -19,6 +25,9 @@ use crate::signature;
 pub const TOLERANCE_SECS: i64 = 5 * 60;
 
 pub struct Vital;
+
+/// Vital in the registry.
+pub const PROVIDER: super::Provider = super::Provider(&Vital);
 
 /// An order's `HIGH.MODALITY.LOW` status → the unified status.
 pub fn order_status(status: &str) -> Status {
@@ -245,8 +254,46 @@ fn order_address(a: &VitalAddress) -> Address {
 }
 
 impl WebhookProvider for Vital {
-    fn provider(&self) -> Provider {
-        Provider::Vital
+    fn name(&self) -> &'static str {
+        "vital"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Vital / Junction"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Lab testing and at-home phlebotomy: Svix-signed webhooks, API key."
+    }
+
+    fn credentials(&self) -> &'static CredentialSpec {
+        &spec::CREDENTIALS
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        spec::EVENT_TYPES
+    }
+
+    fn actions(&self) -> &'static [Action] {
+        &spec::ACTIONS
+    }
+
+    fn scenarios(&self) -> &'static [(&'static str, &'static str)] {
+        simulate::SCENARIOS
+    }
+
+    fn scenario(&self, name: &str) -> Option<Vec<serde_json::Value>> {
+        simulate::scenario(name)
+    }
+
+    fn sign(&self, material: &str, body: &[u8]) -> Result<Vec<(String, String)>, String> {
+        let secret = SigningSecret::parse(material.trim())?;
+        let (id, ts, sig) = simulate::sign(&secret, body);
+        Ok(vec![
+            ("svix-id".to_owned(), id),
+            ("svix-timestamp".to_owned(), ts.to_string()),
+            ("svix-signature".to_owned(), sig),
+        ])
     }
 
     fn kept_headers(&self) -> &'static [&'static str] {

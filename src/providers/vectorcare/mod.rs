@@ -8,8 +8,14 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider};
-use crate::domain::Provider;
+pub mod actions;
+pub mod simulate;
+pub mod spec;
+
+use super::catalog::Action;
+use super::{
+    CredentialSpec, Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider,
+};
 use crate::normalize::lenient::{is_object, read_error, Number, Object, ObjectOrNull, Text};
 use crate::normalize::time::{normalize as norm_time, parse_utc};
 use crate::normalize::{
@@ -19,6 +25,9 @@ use crate::normalize::{
 pub const SIGNATURE_HEADER: &str = "x-vectorcare-signature";
 
 pub struct VectorCare;
+
+/// VectorCare in the registry.
+pub const PROVIDER: super::Provider = super::Provider(&VectorCare);
 
 /// `request_status` → the unified status.
 pub fn status_of(request_status: &str) -> Status {
@@ -119,8 +128,43 @@ fn required(field: Text, key: &str) -> Result<String, Rejection> {
 }
 
 impl WebhookProvider for VectorCare {
-    fn provider(&self) -> Provider {
-        Provider::Vectorcare
+    fn name(&self) -> &'static str {
+        "vectorcare"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "VectorCare"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Medical transport marketplace: RSA-signed webhooks, OAuth2 Open API."
+    }
+
+    fn credentials(&self) -> &'static CredentialSpec {
+        &spec::CREDENTIALS
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        spec::EVENT_TYPES
+    }
+
+    fn actions(&self) -> &'static [Action] {
+        &spec::ACTIONS
+    }
+
+    fn scenarios(&self) -> &'static [(&'static str, &'static str)] {
+        simulate::SCENARIOS
+    }
+
+    fn scenario(&self, name: &str) -> Option<Vec<Value>> {
+        simulate::scenario(name)
+    }
+
+    fn sign(&self, material: &str, body: &[u8]) -> Result<Vec<(String, String)>, String> {
+        Ok(vec![(
+            SIGNATURE_HEADER.to_owned(),
+            simulate::sign(material, body)?,
+        )])
     }
 
     fn kept_headers(&self) -> &'static [&'static str] {
