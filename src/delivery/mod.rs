@@ -27,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DeliverySettings;
 use crate::crypto::Cipher;
+use crate::domain::{DeliveryStatus, Ordering};
 use crate::metrics::Metrics;
-use crate::store::{delivery, endpoint};
+use crate::store::endpoint;
 
 pub use capacity::{Capacity, Handed, Reserved};
 pub use endpoints::Snapshot;
@@ -348,7 +349,7 @@ impl Dispatcher {
                 .delivery_latency_seconds
                 .observe(latency.as_secs_f64());
         }
-        if ep.ordering == "fifo_subject" && status != delivery::STATUS_PENDING {
+        if ep.ordering == Ordering::FifoSubject && status != DeliveryStatus::Pending {
             // The next event of this subject may go now.
             self.poke();
         }

@@ -9,8 +9,8 @@ use rand::Rng;
 
 use super::send::Outcome;
 use crate::config::DeliverySettings;
-use crate::domain::{AttemptId, DeliveryId, EndpointId, TenantId};
-use crate::store::{delivery, delivery_attempt};
+use crate::domain::{AttemptId, DeliveryId, DeliveryStatus, EndpointId, TenantId};
+use crate::store::delivery_attempt;
 
 /// An attempt's outcome, ready to write.
 pub struct Plan {
@@ -18,7 +18,7 @@ pub struct Plan {
     pub delivery: DeliveryId,
     pub endpoint: EndpointId,
     pub attempts: i32,
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     pub next_at: DateTime<Utc>,
     pub status_code: Option<i32>,
     pub error: Option<String>,
@@ -81,18 +81,18 @@ pub fn plan(
     let attempt = attempts.saturating_add(1);
     let gone = o.status == Some(410);
     let (status, next_at, label) = if o.success() {
-        (delivery::STATUS_SUCCEEDED, now, "success")
+        (DeliveryStatus::Succeeded, now, "success")
     } else if gone {
-        (delivery::STATUS_DEAD, now, "dead")
+        (DeliveryStatus::Dead, now, "dead")
     } else {
         match next_delay(settings, attempt as usize, o.retry_after, rng) {
             Some(d) => (
-                delivery::STATUS_PENDING,
+                DeliveryStatus::Pending,
                 now.checked_add_signed(chrono::Duration::from_std(d).unwrap_or_default())
                     .unwrap_or(now),
                 "failure",
             ),
-            None => (delivery::STATUS_DEAD, now, "dead"),
+            None => (DeliveryStatus::Dead, now, "dead"),
         }
     };
     let endpoint_change = if o.success() {
@@ -241,7 +241,7 @@ mod tests {
         );
         assert_eq!(
             (p.status, label, p.attempts),
-            (delivery::STATUS_SUCCEEDED, "success", 1)
+            (DeliveryStatus::Succeeded, "success", 1)
         );
         assert_eq!(p.endpoint_change, Some(EndpointChange::Healthy));
         let healthy = EndpointState {
@@ -279,7 +279,7 @@ mod tests {
             now,
             &mut rand::thread_rng(),
         );
-        assert_eq!((p.status, label), (delivery::STATUS_PENDING, "failure"));
+        assert_eq!((p.status, label), (DeliveryStatus::Pending, "failure"));
         assert!(p.next_at > now);
         assert_eq!(
             p.endpoint_change,
@@ -297,7 +297,7 @@ mod tests {
             now,
             &mut rand::thread_rng(),
         );
-        assert_eq!((p.status, label), (delivery::STATUS_DEAD, "dead"));
+        assert_eq!((p.status, label), (DeliveryStatus::Dead, "dead"));
         let (p, _) = plan(
             &s,
             &d,
@@ -307,7 +307,7 @@ mod tests {
             now,
             &mut rand::thread_rng(),
         );
-        assert_eq!(p.status, delivery::STATUS_DEAD);
+        assert_eq!(p.status, DeliveryStatus::Dead);
         assert!(matches!(
             p.endpoint_change,
             Some(EndpointChange::Failing {

@@ -15,7 +15,7 @@ use sea_orm::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{DeliveryId, EndpointId, EventId};
+use crate::domain::{DeliveryId, DeliveryStatus, EndpointId, EventId};
 use crate::store::{delivery, WriteGate};
 
 /// PostgreSQL's NOTIFY channel: a commit that left deliveries in the queue wakes every replica.
@@ -219,7 +219,7 @@ pub async fn stats(db: &impl ConnectionTrait) -> Result<(i64, Option<DateTime<Ut
         .select_only()
         .column_as(delivery::Column::Id.count(), "n")
         .column_as(delivery::Column::CreatedAt.min(), "oldest")
-        .filter(delivery::Column::Status.eq(delivery::STATUS_PENDING))
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending))
         .into_tuple()
         .one(db)
         .await?;

@@ -3,7 +3,9 @@
 
 pub mod ids;
 pub mod keys;
+pub mod states;
 pub mod values;
 
 pub use ids::*;
+pub use states::{DeliveryStatus, Ordering};
 pub use values::*;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::delivery::{Claimed, Handed, Payload};
-use crate::domain::{DeliveryId, EndpointId, EventId, TenantId};
+use crate::domain::{DeliveryId, EndpointId, EventId, Ordering, TenantId};
 use crate::handoff::Handoff;
 use crate::normalize::Normalized;
 use crate::providers::Provider;
@@ -65,7 +65,7 @@ impl From<&endpoint::Model> for Target {
             id: ep.id.clone(),
             include_stale: ep.include_stale,
             event_types: ep.event_types.clone(),
-            fifo: ep.ordering == "fifo_subject",
+            fifo: ep.ordering == Ordering::FifoSubject,
         }
     }
 }

@@ -9,16 +9,14 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
 };
 
 use super::plan::{fan_out, head_key, judge, HeadKey, Outcome, Record, Stored, Target};
 use crate::delivery::queue::placeholder;
 use crate::delivery::{EndpointChange, Plan, NOTIFY_CHANNEL};
-use crate::domain::{EventId, TenantId};
+use crate::domain::{DeliveryStatus, TenantId};
 use crate::handoff::Handoff;
-use crate::providers::Provider;
 use crate::store::{delivery, delivery_attempt, endpoint, event, subject_head};
 
 /// The outbox through a sea-orm connection.
@@ -70,12 +68,7 @@ async fn store_events(
     tenants.dedup();
     let mut targets: HashMap<TenantId, Vec<Target>> = HashMap::new();
     for chunk in crate::store::pow2_chunks(&tenants, CHUNK) {
-        for ep in endpoint::Entity::find()
-            .filter(endpoint::Column::TenantId.is_in(chunk.iter().cloned()))
-            .filter(endpoint::Column::Enabled.eq(true))
-            .all(txn)
-            .await?
-        {
+        for ep in endpoint::enabled_of_tenants(txn, chunk).await? {
             targets
                 .entry(ep.tenant_id.clone())
                 .or_default()
@@ -133,7 +126,7 @@ async fn store_events(
                     Expr::value(d.event_id.to_string()),
                     Expr::value(d.endpoint_id.to_string()),
                     Expr::value(d.subject.clone()),
-                    Expr::value(delivery::STATUS_PENDING),
+                    Expr::value(DeliveryStatus::Pending),
                     Expr::value(0i32),
                     Expr::value(d.next_attempt_at),
                     Expr::value(d.leased_until),
@@ -240,16 +233,13 @@ async fn insert_events(
 
 /// A retried webhook: answered with the event stored the first time.
 async fn duplicate_of(txn: &impl ConnectionTrait, r: &Record) -> Result<Outcome, DbErr> {
-    let existing: Option<(EventId, bool)> = event::Entity::find()
-        .select_only()
-        .column(event::Column::Id)
-        .column(event::Column::Stale)
-        .filter(event::Column::TenantId.eq(r.tenant_id.clone()))
-        .filter(event::Column::Provider.eq(r.provider.as_str()))
-        .filter(event::Column::ProviderEventId.eq(r.normalized.provider_event_id.clone()))
-        .into_tuple()
-        .one(txn)
-        .await?;
+    let existing = event::first_stored(
+        txn,
+        &r.tenant_id,
+        r.provider.as_str(),
+        &r.normalized.provider_event_id,
+    )
+    .await?;
     let (event_id, stale) =
         existing.ok_or_else(|| DbErr::RecordNotFound("duplicate event".into()))?;
     Ok(Outcome {
@@ -310,24 +300,13 @@ async fn read_heads(
                 .all(txn)
                 .await?
         } else {
-            let mut any = Condition::any();
-            for (tenant, provider, subject) in chunk {
-                any = any.add(
-                    Condition::all()
-                        .add(subject_head::Column::TenantId.eq(tenant.clone()))
-                        .add(subject_head::Column::Provider.eq(*provider))
-                        .add(subject_head::Column::Subject.eq(subject.clone())),
-                );
-            }
-            subject_head::Entity::find().filter(any).all(txn).await?
+            subject_head::find_keys(txn, chunk).await?
         };
         for h in found {
-            if let Ok(provider) = Provider::parse(&h.provider) {
-                heads.insert(
-                    (h.tenant_id, provider.as_str(), h.subject),
-                    (h.order_key, h.event_id),
-                );
-            }
+            heads.insert(
+                (h.tenant_id, h.provider.as_str(), h.subject),
+                (h.order_key, h.event_id),
+            );
         }
     }
     Ok(heads)
@@ -435,7 +414,7 @@ async fn write_outcomes(
                 p.status_code.into(),
                 p.error.clone().into(),
                 p.now.into(),
-                (p.status != delivery::STATUS_PENDING)
+                (p.status != DeliveryStatus::Pending)
                     .then_some(p.now)
                     .into(),
             ]);

@@ -17,9 +17,8 @@ use serde_json::Value;
 
 use super::plan::{fan_out, head_key, judge, HeadKey, Outcome, Record, Stored, Target};
 use crate::delivery::{EndpointChange, Plan};
-use crate::domain::{EndpointId, EventId, TenantId};
+use crate::domain::{DeliveryStatus, EndpointId, EventId, Ordering, TenantId};
 use crate::handoff::Handoff;
-use crate::store::delivery;
 
 /// The outbox on SQLite's own connection to the database file.
 pub struct Sqlite {
@@ -140,7 +139,7 @@ fn store_events(
                 d.event_id.as_str(),
                 d.endpoint_id.as_str(),
                 d.subject,
-                delivery::STATUS_PENDING,
+                DeliveryStatus::Pending.as_str(),
                 timestamp(&d.next_attempt_at),
                 d.leased_until.as_ref().map(timestamp),
                 d.leased_until.map(|_| handoff.worker_id()),
@@ -188,7 +187,10 @@ fn targets(
                 id: EndpointId::parse(&id).map_err(DbErr::Custom)?,
                 include_stale,
                 event_types: serde_json::from_str(&event_types).unwrap_or(Value::Null),
-                fifo: ordering == "fifo_subject",
+                fifo: ordering
+                    .parse::<Ordering>()
+                    .map_err(|e| DbErr::Custom(e.to_string()))?
+                    == Ordering::FifoSubject,
             });
         }
         targets.insert(r.tenant_id.clone(), list);
@@ -350,11 +352,11 @@ fn write_outcomes(txn: &Transaction<'_>, worker: &str, plans: &[&Plan]) -> Resul
                 a.success,
             ])
             .map_err(db)?;
-        let completed = (p.status != delivery::STATUS_PENDING).then(|| timestamp(&p.now));
+        let completed = (p.status != DeliveryStatus::Pending).then(|| timestamp(&p.now));
         let changed = update
             .execute(params![
                 p.delivery.as_str(),
-                p.status,
+                p.status.as_str(),
                 p.attempts,
                 timestamp(&p.next_at),
                 p.status_code,

@@ -101,7 +101,11 @@ pub static REGISTRY: &[&dyn WebhookProvider] = &[&vectorcare::VectorCare, &vital
 
 /// A provider of the registry. Only [`Provider::parse`] makes one, so an unknown name never
 /// reaches a handler, a row or a label.
-#[derive(Clone, Copy)]
+///
+/// Stored as its name; a row naming a provider the registry no longer has fails to load rather
+/// than being read as another provider.
+#[derive(Clone, Copy, sea_orm::DeriveValueType)]
+#[sea_orm(value_type = "String")]
 pub struct Provider(&'static dyn WebhookProvider);
 
 impl Provider {
@@ -123,6 +127,22 @@ impl Provider {
     /// What the gateway knows of this provider.
     pub fn plugin(self) -> &'static dyn WebhookProvider {
         self.0
+    }
+}
+
+impl sea_orm::TryFromU64 for Provider {
+    fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {
+        Err(sea_orm::DbErr::ConvertFromU64("Provider"))
+    }
+}
+
+impl std::str::FromStr for Provider {
+    type Err = crate::domain::states::UnknownWord;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Provider::parse(text).map_err(|_| crate::domain::states::UnknownWord {
+            what: "provider",
+            word: text.to_owned(),
+        })
     }
 }
 

@@ -26,3 +26,12 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Every entry (`None`), or one tenant's: the audit log records the tenant as text, since an
+/// entry outlives its tenant.
+pub fn of(tenant: Option<&str>) -> Select<Entity> {
+    match tenant {
+        Some(t) => Entity::find().filter(Column::TenantId.eq(t)),
+        None => Entity::find(),
+    }
+}

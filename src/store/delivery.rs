@@ -1,12 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::domain::{DeliveryId, EndpointId, EventId, TenantId};
-
-/// Waiting for its next attempt (or being attempted, while leased).
-pub const STATUS_PENDING: &str = "pending";
-pub const STATUS_SUCCEEDED: &str = "succeeded";
-/// Every attempt failed, or the endpoint answered 410; replayable.
-pub const STATUS_DEAD: &str = "dead";
+use crate::domain::{DeliveryId, DeliveryStatus, EndpointId, EventId, TenantId};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deliveries")]
@@ -17,7 +11,7 @@ pub struct Model {
     pub event_id: EventId,
     pub endpoint_id: EndpointId,
     pub subject: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTimeUtc,
     pub leased_until: Option<DateTimeUtc>,

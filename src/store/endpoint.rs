@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, QueryFilter};
 
-use crate::domain::{EndpointId, EndpointUrl, TenantId};
+use crate::domain::{EndpointId, EndpointUrl, Ordering, TenantId};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "endpoints")]
@@ -21,7 +21,7 @@ pub struct Model {
     /// Also deliver events marked stale (older than one already seen for their subject).
     pub include_stale: bool,
     /// `none`, or `fifo_subject`: a subject's next event waits until the previous one succeeded or died.
-    pub ordering: String,
+    pub ordering: Ordering,
     /// Deliveries in flight to this endpoint at most (per gateway process); `None`: the default.
     pub max_concurrency: Option<i32>,
     /// When the current run of failures began; cleared by a success.
@@ -54,4 +54,16 @@ pub async fn find_by_id_unscoped(
     id: &EndpointId,
 ) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id.clone()).one(db).await
+}
+
+/// The enabled endpoints of some tenants: where the outbox fans their events out.
+pub async fn enabled_of_tenants(
+    db: &impl ConnectionTrait,
+    tenants: &[TenantId],
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::TenantId.is_in(tenants.iter().cloned()))
+        .filter(Column::Enabled.eq(true))
+        .all(db)
+        .await
 }

@@ -1,5 +1,5 @@
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, QueryFilter};
+use sea_orm::{ConnectionTrait, QueryFilter, QuerySelect};
 
 use crate::domain::{EventId, TenantId};
 
@@ -9,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: EventId,
     pub tenant_id: TenantId,
-    pub provider: String,
+    pub provider: crate::providers::Provider,
     pub provider_event_id: String,
     pub event_type: String,
     pub subject: String,
@@ -40,6 +40,26 @@ pub async fn find_for_tenant(
 ) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id.clone())
         .filter(Column::TenantId.eq(tenant.clone()))
+        .one(db)
+        .await
+}
+
+/// The event stored the first time for a provider's event id, and whether it was stale: what a
+/// retried webhook is answered with.
+pub async fn first_stored(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    provider: &str,
+    provider_event_id: &str,
+) -> Result<Option<(EventId, bool)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Stale)
+        .filter(Column::TenantId.eq(tenant.clone()))
+        .filter(Column::Provider.eq(provider))
+        .filter(Column::ProviderEventId.eq(provider_event_id))
+        .into_tuple()
         .one(db)
         .await
 }

@@ -13,8 +13,11 @@ pub mod instance;
 pub mod provider_action;
 pub mod provider_connection;
 pub mod provider_key;
+pub mod scope;
 pub mod subject_head;
 pub mod tenant;
+
+pub use scope::for_tenant;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -13,7 +13,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: ActionId,
     pub tenant_id: TenantId,
-    pub provider: String,
+    pub provider: crate::providers::Provider,
     /// `accept`, `decline`, `state`, `locations`, `best_time`, `change_request`, `resend_events`.
     pub action: String,
     /// The VectorCare request or Vital order it concerns (its timeline shows the action).

@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: ConnectionId,
     pub tenant_id: TenantId,
-    pub provider: String,
+    pub provider: crate::providers::Provider,
     /// VectorCare OAuth2 client id.
     pub client_id: Option<String>,
     /// VectorCare client secret or Vital API key, sealed with the master key.

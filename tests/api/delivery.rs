@@ -704,7 +704,7 @@ async fn a_new_delivery_is_leased_when_stored_and_sent_without_being_claimed() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].status, "pending");
+    assert_eq!(rows[0].status.as_str(), "pending");
     assert!(rows[0].leased_by.is_some(), "stored with its lease");
     assert_eq!(rows[0].leased_until, Some(rows[0].next_attempt_at));
     assert!(rows[0].next_attempt_at > chrono::Utc::now() + chrono::Duration::seconds(5));
@@ -716,7 +716,7 @@ async fn a_new_delivery_is_leased_when_stored_and_sent_without_being_claimed() {
             .one(&s.app.state.db)
             .await
             .unwrap()
-            .filter(|d| d.status == "succeeded")
+            .filter(|d| d.status.as_str() == "succeeded")
     })
     .await;
     assert!(done.is_some(), "the outcome is recorded");

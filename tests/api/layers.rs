@@ -85,6 +85,76 @@ fn the_layer_check_finds_a_cycle_and_an_upward_import() {
     assert!(cycle.contains(&"c".to_owned()) && cycle.contains(&"a".to_owned()));
 }
 
+/// Tables whose rows belong to one tenant.
+const TENANT_OWNED: &[&str] = &[
+    "event",
+    "delivery",
+    "delivery_attempt",
+    "endpoint",
+    "endpoint_secret",
+    "provider_action",
+    "provider_connection",
+    "provider_key",
+    "subject_head",
+];
+
+/// Tenancy by construction: a tenant filter is written only in `store/` (its scoped
+/// constructors), and no handler starts a query on a tenant-owned table itself.
+#[test]
+fn tenant_filters_are_written_only_in_store_and_handlers_query_through_a_tenant_scope() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect_paths(&root, &root, &mut files);
+    let mut wrong = Vec::new();
+    for (path, text) in &files {
+        let code = strip_tests(&strip_comments(text));
+        let compact: String = code.split_whitespace().collect();
+        if path.starts_with("store/") {
+            continue;
+        }
+        for pattern in ["TenantId.eq(", "TenantId.is_in(", "TenantId.ne("] {
+            if compact.contains(pattern) {
+                wrong.push(format!(
+                    "{path}: a tenant filter (`{pattern}`) outside store/"
+                ));
+            }
+        }
+        if path.starts_with("web/") {
+            for table in TENANT_OWNED {
+                for call in ["::Entity::find()", "::Entity::find_by_id("] {
+                    let needle = format!("{table}{call}");
+                    if compact.contains(&needle) {
+                        wrong.push(format!(
+                            "{path}: `{needle}` in a handler; start from store::for_tenant"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(
+        files.iter().any(|(p, _)| p == "store/scope.rs"),
+        "the scope is where it is said to be"
+    );
+}
+
+fn collect_paths(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_paths(root, &path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((rel, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+}
+
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();

@@ -88,13 +88,25 @@ fn the_normalized_event_schema_lists_the_registrys_providers_and_types() {
         // Only the registry's parts are rewritten, in place: the rest keeps its hand-kept layout.
         let mut text = std::fs::read_to_string(SCHEMA).unwrap();
         let props = &expected["properties"];
-        for (anchor, value) in [
-            ("\"provider\": { \"enum\": ", &props["provider"]["enum"]),
-            ("\"enum\": ", &props["type"]["enum"]),
+        let words = |v: &Value| -> Vec<String> {
+            v.as_array().unwrap().iter().map(|w| w.to_string()).collect()
+        };
+        for (anchor, list) in [
+            (
+                "\"provider\": { \"enum\": ",
+                format!("[{}]", words(&props["provider"]["enum"]).join(", ")),
+            ),
+            (
+                "\"enum\": ",
+                format!(
+                    "[\n        {}\n      ]",
+                    words(&props["type"]["enum"]).join(",\n        ")
+                ),
+            ),
         ] {
             let start = text.find(anchor).unwrap() + anchor.len();
             let end = start + text[start..].find(']').unwrap() + 1;
-            text.replace_range(start..end, &serde_json::to_string(value).unwrap());
+            text.replace_range(start..end, &list);
         }
         let anchor = "\"pattern\": \"^/providers/";
         let start = text.find(anchor).unwrap() + "\"pattern\": ".len();

@@ -109,7 +109,10 @@ async fn no_secret_is_stored_in_plaintext() {
         .all(&app.state.db)
         .await
         .unwrap();
-    let vc = conn.iter().find(|c| c.provider == "vectorcare").unwrap();
+    let vc = conn
+        .iter()
+        .find(|c| c.provider.as_str() == "vectorcare")
+        .unwrap();
     let opened = app
         .state
         .cipher

@@ -146,7 +146,7 @@ async fn a_signed_vectorcare_webhook_is_stored_raw_and_normalized_with_its_outbo
         .unwrap()
         .unwrap();
     assert_eq!(outbox.endpoint_id.as_str(), w.endpoint_id);
-    assert_eq!(outbox.status, "pending");
+    assert_eq!(outbox.status.as_str(), "pending");
 
     let got: Value = w
         .app

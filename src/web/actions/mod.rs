@@ -27,7 +27,7 @@ use crate::providers::vectorcare::actions::{
 };
 use crate::providers::Provider;
 use crate::providers::{vectorcare as vectorcare_provider, vital};
-use crate::store::{provider_action, provider_connection};
+use crate::store::{for_tenant, provider_action, provider_connection};
 use crate::web::admin::pagination::{finish, PageQuery};
 use crate::web::admin::CommonErrors;
 use crate::web::auth::TenantScope;
@@ -50,9 +50,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActionRecord {
     pub id: ActionId,
-    /// As stored: the provider's name.
-    #[schema(value_type = Provider)]
-    pub provider: String,
+    pub provider: Provider,
     /// `accept`, `decline`, `state`, `locations`, `best_time`, `change_request`, `resend_events`.
     pub action: String,
     /// The VectorCare request or Vital order concerned.
@@ -294,7 +292,7 @@ where
         .map(|subject| provider_action::Model {
             id: ActionId::generate(),
             tenant_id: scope.id().clone(),
-            provider: provider.as_str().to_owned(),
+            provider,
             action: action.to_owned(),
             subject,
             request: sent.clone(),
@@ -754,8 +752,8 @@ async fn list_actions(
     filter: web::Query<ActionFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit()?;
-    let mut query = provider_action::Entity::find()
-        .filter(provider_action::Column::TenantId.eq(scope.id().clone()))
+    let mut query = for_tenant(scope.id())
+        .actions()
         .order_by_desc(provider_action::Column::Id);
     if let Some(cursor) = &page.cursor {
         let cursor = ActionId::parse(cursor)
@@ -782,8 +780,8 @@ pub async fn for_subject(
     tenant: &crate::domain::TenantId,
     subject: &str,
 ) -> Result<Vec<ActionRecord>, sea_orm::DbErr> {
-    Ok(provider_action::Entity::find()
-        .filter(provider_action::Column::TenantId.eq(tenant.clone()))
+    Ok(for_tenant(tenant)
+        .actions()
         .filter(provider_action::Column::Subject.eq(subject))
         .order_by_asc(provider_action::Column::Id)
         .limit(1000)

@@ -6,8 +6,8 @@ use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,9 +15,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
-use crate::domain::{AttemptId, DeliveryId, EndpointId, EventId};
+use crate::domain::{AttemptId, DeliveryId, DeliveryStatus, EndpointId, EventId};
 use crate::error::{ApiError, FieldError};
-use crate::store::{delivery, delivery_attempt, endpoint, event};
+use crate::store::{delivery, delivery_attempt, endpoint, event, for_tenant};
 use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
 use crate::web::AppState;
@@ -39,7 +39,7 @@ pub struct Delivery {
     pub endpoint_id: EndpointId,
     pub subject: String,
     /// `pending` (waiting or in flight), `succeeded`, or `dead` (replayable).
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_status_code: Option<i32>,
@@ -118,7 +118,7 @@ pub struct DeliveryFilter {
     pub endpoint_id: Option<String>,
     pub event_id: Option<String>,
     /// `pending`, `succeeded`, `dead`.
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -179,8 +179,9 @@ async fn find(
     id: &str,
 ) -> Result<delivery::Model, ApiError> {
     let id = DeliveryId::parse(id).map_err(|_| ApiError::NotFound)?;
-    delivery::Entity::find_by_id(id)
-        .filter(delivery::Column::TenantId.eq(scope.id().clone()))
+    for_tenant(scope.id())
+        .deliveries()
+        .filter(delivery::Column::Id.eq(id))
         .one(&state.db)
         .await?
         .ok_or(ApiError::NotFound)
@@ -214,8 +215,8 @@ async fn list_deliveries(
     filter: web::Query<DeliveryFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit()?;
-    let mut q = delivery::Entity::find()
-        .filter(delivery::Column::TenantId.eq(scope.id().clone()))
+    let mut q = for_tenant(scope.id())
+        .deliveries()
         .order_by_desc(delivery::Column::Id);
     if let Some(c) = &page.cursor {
         let c = DeliveryId::parse(c)
@@ -229,7 +230,7 @@ async fn list_deliveries(
         q = q.filter(delivery::Column::EventId.eq(e.clone()));
     }
     if let Some(s) = &filter.status {
-        q = q.filter(delivery::Column::Status.eq(s.clone()));
+        q = q.filter(delivery::Column::Status.eq(*s));
     }
     let rows = q.limit(limit + 1).all(&state.db).await?;
     let (rows, next_cursor) = finish(rows, limit, |d| d.id.clone());
@@ -253,7 +254,8 @@ async fn get_delivery(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let d = find(&state, &scope, &path.1).await?;
-    let attempts = delivery_attempt::Entity::find()
+    let attempts = for_tenant(scope.id())
+        .attempts()
         .filter(delivery_attempt::Column::DeliveryId.eq(d.id.clone()))
         .order_by_asc(delivery_attempt::Column::Id)
         .all(&state.db)
@@ -283,7 +285,7 @@ async fn redeliver(
     let d = find(&state, &scope, &path.1).await?;
     let mut m: delivery::ActiveModel = d.into();
     let now = Utc::now();
-    m.status = Set(delivery::STATUS_PENDING.to_owned());
+    m.status = Set(DeliveryStatus::Pending.to_owned());
     m.next_attempt_at = Set(now);
     m.leased_until = Set(None);
     m.leased_by = Set(None);
@@ -314,10 +316,11 @@ async fn recover(
 ) -> Result<HttpResponse, ApiError> {
     let ep = find_endpoint(&state, &scope, &path.1).await?;
     let now = Utc::now();
-    let res = delivery::Entity::update_many()
+    let res = for_tenant(scope.id())
+        .update_deliveries()
         .col_expr(
             delivery::Column::Status,
-            Expr::value(delivery::STATUS_PENDING),
+            Expr::value(DeliveryStatus::Pending),
         )
         .col_expr(delivery::Column::NextAttemptAt, Expr::value(now))
         .col_expr(
@@ -329,10 +332,10 @@ async fn recover(
         .filter(delivery::Column::CreatedAt.gte(body.0.since))
         .filter(
             sea_orm::Condition::any()
-                .add(delivery::Column::Status.eq(delivery::STATUS_DEAD))
+                .add(delivery::Column::Status.eq(DeliveryStatus::Dead))
                 .add(
                     sea_orm::Condition::all()
-                        .add(delivery::Column::Status.eq(delivery::STATUS_PENDING))
+                        .add(delivery::Column::Status.eq(DeliveryStatus::Pending))
                         .add(delivery::Column::Attempts.gt(0))
                         .add(delivery::Column::LeasedBy.is_null()),
                 ),
@@ -381,7 +384,7 @@ async fn resend(
         event_id: Set(ev.id),
         endpoint_id: Set(ep.id),
         subject: Set(ev.subject),
-        status: Set(delivery::STATUS_PENDING.to_owned()),
+        status: Set(DeliveryStatus::Pending.to_owned()),
         attempts: Set(0),
         next_attempt_at: Set(now),
         leased_until: Set(None),
@@ -486,7 +489,8 @@ async fn stats(
 ) -> Result<HttpResponse, ApiError> {
     let ep = find_endpoint(&state, &scope, &path.1).await?;
     let since = Utc::now() - chrono::Duration::hours(24);
-    let rows: Vec<(i32, bool)> = delivery_attempt::Entity::find()
+    let rows: Vec<(i32, bool)> = for_tenant(scope.id())
+        .attempts()
         .select_only()
         .column(delivery_attempt::Column::DurationMs)
         .column(delivery_attempt::Column::Success)
@@ -499,18 +503,20 @@ async fn stats(
     let successes = rows.iter().filter(|(_, ok)| *ok).count() as u64;
     let mut durations: Vec<i32> = rows.iter().map(|(d, _)| *d).collect();
     durations.sort_unstable();
-    let pending = delivery::Entity::find()
+    let pending = for_tenant(scope.id())
+        .deliveries()
         .filter(delivery::Column::EndpointId.eq(ep.id.clone()))
-        .filter(delivery::Column::Status.eq(delivery::STATUS_PENDING));
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending));
     let backlog = pending.clone().count(&state.db).await?;
     let oldest = pending
         .order_by_asc(delivery::Column::CreatedAt)
         .one(&state.db)
         .await?
         .map(|d| d.created_at);
-    let dead = delivery::Entity::find()
+    let dead = for_tenant(scope.id())
+        .deliveries()
         .filter(delivery::Column::EndpointId.eq(ep.id.clone()))
-        .filter(delivery::Column::Status.eq(delivery::STATUS_DEAD))
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Dead))
         .count(&state.db)
         .await?;
     Ok(HttpResponse::Ok().json(EndpointStats {

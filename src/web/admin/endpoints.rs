@@ -16,9 +16,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pagination::{finish, PageQuery};
 use super::CommonErrors;
-use crate::domain::{EndpointId, EndpointUrl, SecretId, SigningSecret, TenantId};
+use crate::domain::{EndpointId, EndpointUrl, Ordering, SecretId, SigningSecret, TenantId};
 use crate::error::{ApiError, FieldError, Problem};
-use crate::store::{endpoint, endpoint_secret};
+use crate::store::{endpoint, endpoint_secret, for_tenant};
 use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
 use crate::web::AppState;
@@ -87,36 +87,11 @@ impl From<endpoint::Model> for Endpoint {
             rate_limit_per_second: m.rate_limit_per_second.and_then(|n| u32::try_from(n).ok()),
             disabled_reason: m.disabled_reason,
             include_stale: m.include_stale,
-            ordering: if m.ordering == "fifo_subject" {
-                Ordering::FifoSubject
-            } else {
-                Ordering::None
-            },
+            ordering: m.ordering,
             max_concurrency: m.max_concurrency.and_then(|n| u32::try_from(n).ok()),
             failing_since: m.failing_since,
             created_at: m.created_at,
             updated_at: m.updated_at,
-        }
-    }
-}
-
-/// Delivery order.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Ordering {
-    /// Deliveries proceed independently (fastest).
-    #[default]
-    None,
-    /// Per subject (service request or order), an event is delivered only after the previous
-    /// one succeeded or died.
-    FifoSubject,
-}
-
-impl Ordering {
-    fn as_str(self) -> &'static str {
-        match self {
-            Ordering::None => "none",
-            Ordering::FifoSubject => "fifo_subject",
         }
     }
 }
@@ -322,8 +297,8 @@ async fn list_endpoints(
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit()?;
-    let mut query = endpoint::Entity::find()
-        .filter(endpoint::Column::TenantId.eq(scope.id().clone()))
+    let mut query = for_tenant(scope.id())
+        .endpoints()
         .order_by_asc(endpoint::Column::Id);
     if let Some(cursor) = &page.cursor {
         let cursor = EndpointId::parse(cursor)
@@ -391,7 +366,7 @@ async fn create_endpoint(
             .map(|n| n as i32)),
         disabled_reason: Set(None),
         include_stale: Set(input.include_stale),
-        ordering: Set(input.ordering.as_str().to_owned()),
+        ordering: Set(input.ordering),
         max_concurrency: Set(input.max_concurrency.filter(|n| *n > 0).map(|n| n as i32)),
         failing_since: Set(None),
         created_at: Set(now),
@@ -484,7 +459,7 @@ async fn update_endpoint(
         model.include_stale = Set(v);
     }
     if let Some(o) = input.ordering {
-        model.ordering = Set(o.as_str().to_owned());
+        model.ordering = Set(o);
     }
     if let Some(n) = input.max_concurrency {
         check_concurrency(n, &mut errors);

@@ -3,7 +3,7 @@
 
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -14,7 +14,7 @@ use super::CommonErrors;
 use crate::domain::EventId;
 use crate::error::{ApiError, FieldError};
 use crate::providers::Provider;
-use crate::store::event;
+use crate::store::{event, for_tenant};
 use crate::web::auth::TenantScope;
 use crate::web::AppState;
 
@@ -28,9 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventSummary {
     pub id: EventId,
-    /// As stored: the provider's name.
-    #[schema(value_type = Provider)]
-    pub provider: String,
+    pub provider: Provider,
     /// Normalized type, e.g. `transport.request.assigned`.
     #[serde(rename = "type")]
     pub event_type: String,
@@ -101,7 +99,7 @@ impl From<&event::Model> for EventSummary {
     fn from(m: &event::Model) -> Self {
         Self {
             id: m.id.clone(),
-            provider: m.provider.clone(),
+            provider: m.provider,
             event_type: m.event_type.clone(),
             subject: m.subject.clone(),
             status: m.status.clone(),
@@ -133,7 +131,7 @@ fn summary_columns() -> [event::Column; 10] {
 #[derive(Debug, sea_orm::FromQueryResult)]
 struct SummaryRow {
     id: EventId,
-    provider: String,
+    provider: Provider,
     provider_event_id: String,
     event_type: String,
     subject: String,
@@ -147,7 +145,7 @@ impl From<SummaryRow> for EventSummary {
     fn from(m: SummaryRow) -> Self {
         Self {
             id: m.id,
-            provider: m.provider.clone(),
+            provider: m.provider,
             event_type: m.event_type,
             subject: m.subject,
             status: m.status,
@@ -176,10 +174,10 @@ async fn list_events(
     filter: web::Query<EventFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit()?;
-    let mut query = event::Entity::find()
+    let mut query = for_tenant(scope.id())
+        .events()
         .select_only()
         .columns(summary_columns())
-        .filter(event::Column::TenantId.eq(scope.id().clone()))
         .order_by_desc(event::Column::Id);
     if let Some(cursor) = &page.cursor {
         let cursor = EventId::parse(cursor)
@@ -271,10 +269,10 @@ async fn timeline(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let subject = path.into_inner().1;
-    let rows: Vec<SummaryRow> = event::Entity::find()
+    let rows: Vec<SummaryRow> = for_tenant(scope.id())
+        .events()
         .select_only()
         .columns(summary_columns())
-        .filter(event::Column::TenantId.eq(scope.id().clone()))
         .filter(event::Column::Subject.eq(subject.clone()))
         .order_by_asc(event::Column::OccurredAt)
         .order_by_asc(event::Column::OrderKey)

@@ -244,7 +244,7 @@ async fn apply(
             provider_connection::ActiveModel {
                 id: Set(ConnectionId::generate()),
                 tenant_id: Set(scope.id().clone()),
-                provider: Set(provider.as_str().to_owned()),
+                provider: Set(provider),
                 client_id: Set(None),
                 secret_ciphertext: Set(None),
                 secret_hint: Set(None),

@@ -1,0 +1,111 @@
+//! The closed sets of words the database stores: a delivery's status and an endpoint's
+//! ordering. Each is an enum, stored as its `snake_case` name; a row holding anything else fails
+//! to load instead of being read as some default.
+
+/// A stored word that is not one of its set's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownWord {
+    pub what: &'static str,
+    pub word: String,
+}
+
+impl std::fmt::Display for UnknownWord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` is not a known {}", self.word, self.what)
+    }
+}
+
+impl std::error::Error for UnknownWord {}
+
+macro_rules! word_enum {
+    ($(#[$doc:meta])* $name:ident, $what:literal, { $($(#[$vdoc:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash,
+            serde::Serialize, serde::Deserialize, utoipa::ToSchema, sea_orm::DeriveValueType,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[sea_orm(value_type = "String")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownWord;
+            fn from_str(text: &str) -> Result<Self, UnknownWord> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == text)
+                    .ok_or_else(|| UnknownWord { what: $what, word: text.to_owned() })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+word_enum!(
+    /// Where a delivery is.
+    DeliveryStatus, "delivery status", {
+        /// Waiting for its next attempt (or being attempted, while leased).
+        Pending => "pending",
+        Succeeded => "succeeded",
+        /// Every attempt failed, or the endpoint answered 410; replayable.
+        Dead => "dead",
+    }
+);
+
+word_enum!(
+    /// Delivery order.
+    Ordering, "ordering", {
+        /// Deliveries proceed independently (fastest).
+        None => "none",
+        /// Per subject (service request or order), an event is delivered only after the
+        /// previous one succeeded or died.
+        FifoSubject => "fifo_subject",
+    }
+);
+
+#[allow(clippy::derivable_impls)] // the enum is written by a macro
+impl Default for Ordering {
+    fn default() -> Self {
+        Ordering::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_round_trip_and_an_unknown_one_is_refused() {
+        for s in DeliveryStatus::ALL {
+            assert_eq!(s.as_str().parse::<DeliveryStatus>(), Ok(*s));
+        }
+        assert_eq!(
+            "fifo_subject".parse::<Ordering>(),
+            Ok(Ordering::FifoSubject)
+        );
+        let err = "fifo".parse::<Ordering>().unwrap_err();
+        assert_eq!(err.to_string(), "`fifo` is not a known ordering");
+        assert_eq!(
+            serde_json::to_string(&DeliveryStatus::Succeeded).unwrap(),
+            "\"succeeded\""
+        );
+    }
+}
