@@ -323,3 +323,136 @@ pub const IP_ALLOWLIST: Field = Field {
     kind: FieldKind::CidrList,
     target: Target::IpAllowlist,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const WHSEC: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+    #[test]
+    fn each_key_kind_reads_its_own_text_and_yields_its_hmac_key() {
+        let whsec = KeyKind::StandardWebhooksSecret.parse(WHSEC).unwrap();
+        assert_eq!(whsec.hint, "whsec_****b7oD");
+        let Some(KeyMaterial::Secret(key)) =
+            KeyKind::StandardWebhooksSecret.secret_material(&whsec.text)
+        else {
+            panic!("a whsec_ secret has material");
+        };
+        assert_eq!(key, SigningSecret::parse(WHSEC).unwrap().key_bytes());
+
+        // A raw secret keys the HMAC with its own bytes, not base64-decoded ones.
+        let raw = KeyKind::RawSecret
+            .parse("  uber-signing-key-0123456789  ")
+            .unwrap();
+        assert_eq!(raw.text, "uber-signing-key-0123456789");
+        assert!(raw.hint.ends_with("6789") && !raw.hint.contains("uber"));
+        let Some(KeyMaterial::Secret(key)) = KeyKind::RawSecret.secret_material(&raw.text) else {
+            panic!("a raw secret has material");
+        };
+        assert_eq!(key, b"uber-signing-key-0123456789");
+        assert!(KeyKind::RawSecret.parse("short").is_err());
+        assert!(KeyKind::StandardWebhooksSecret.parse("not-whsec").is_err());
+        assert!(KeyKind::RsaPublicKey.parse(WHSEC).is_err());
+        assert!(KeyKind::RsaPublicKey.secret_material("x").is_none());
+    }
+
+    static SPEC: CredentialSpec = CredentialSpec {
+        keys: KeySpec {
+            field: "signing_keys",
+            add_field: "signing_key",
+            kind: KeyKind::RawSecret,
+            label: "Signing keys",
+            description: "",
+        },
+        fields: &[
+            Field {
+                name: "client_id",
+                label: "",
+                description: "",
+                kind: FieldKind::Text,
+                target: Target::ClientId,
+            },
+            Field {
+                name: "client_secret",
+                label: "",
+                description: "",
+                kind: FieldKind::Secret,
+                target: Target::Secret,
+            },
+            Field {
+                name: "environment",
+                label: "",
+                description: "",
+                kind: FieldKind::Choice(&[("sandbox", "https://sandbox.example/")]),
+                target: Target::ApiBaseUrl,
+            },
+            Field {
+                name: "api_base_url",
+                label: "",
+                description: "",
+                kind: FieldKind::Url { base: true },
+                target: Target::ApiBaseUrl,
+            },
+            IP_ALLOWLIST,
+        ],
+        secret_context: "test_secret",
+        default_token_url: None,
+        default_api_base_url: None,
+    };
+
+    #[test]
+    fn a_spec_reads_a_body_into_a_change_and_names_every_bad_field() {
+        let Ok(change) = SPEC.parse(
+                &json!({"signing_keys": ["k-0123456789abcdef"], "client_id": " abc ",
+                        "environment": "sandbox", "ip_allowlist": ["10.0.0.0/8"], "client_secret": null}),
+                false,
+            ) else {
+            panic!("a good body is read");
+        };
+        assert_eq!(change.keys.as_ref().map(Vec::len), Some(1));
+        assert_eq!(change.client_id.as_deref(), Some("abc"));
+        assert_eq!(change.secret, None, "null is as if absent");
+        assert_eq!(
+            change.api_base_url.as_deref(),
+            Some("https://sandbox.example/")
+        );
+        assert_eq!(change.ip_allowlist, Some(vec!["10.0.0.0/8".to_owned()]));
+
+        let Ok(later_url_wins) = SPEC.parse(
+            &json!({"environment": "sandbox", "api_base_url": "https://api.example/v1"}),
+            false,
+        ) else {
+            panic!("a good body is read");
+        };
+        assert_eq!(
+            later_url_wins.api_base_url.as_deref(),
+            Some("https://api.example/v1/")
+        );
+
+        let errors = SPEC
+            .parse(
+                &json!({"signing_keys": ["k-0123456789abcdef", "k-0123456789abcdef", 7],
+                        "client_id": "", "environment": "mars", "api_base_url": "http://x.example",
+                        "ip_allowlist": "10.0.0.0/8", "region": "us"}),
+                false,
+            )
+            .err()
+            .expect("refused");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "region",
+                "signing_keys[2]",
+                "signing_keys[1]",
+                "client_id",
+                "environment",
+                "api_base_url",
+                "ip_allowlist"
+            ]
+        );
+        assert!(SPEC.parse(&json!(["x"]), false).is_err());
+    }
+}

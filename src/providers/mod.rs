@@ -5,7 +5,8 @@
 //! API, the catalog, the admin UI, the CLI and the JSON Schema read it and name no provider.
 //!
 //! Adding a provider: a folder `providers/<name>/` with a type implementing [`WebhookProvider`],
-//! and one line in [`REGISTRY`].
+//! and one line in [`REGISTRY`]. Its example webhooks go in `tests/fixtures/<name>/`, where the
+//! golden test finds them (`tests/fixtures/golden/<name>_<example>.json`).
 
 pub mod catalog;
 pub mod credentials;

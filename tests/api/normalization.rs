@@ -65,18 +65,26 @@ fn fixture(provider: &str, name: &str) -> Vec<u8> {
 #[test]
 fn every_provider_example_normalizes_to_its_golden_output_and_validates() {
     let validator = schema();
-    let cases = [
-        (vectorcare::PROVIDER, "bls_broadcast_received"),
-        (vectorcare::PROVIDER, "critical_care_accepted"),
-        (vectorcare::PROVIDER, "dialysis_round_trip_updated"),
-        (vectorcare::PROVIDER, "unavailable"),
-        (vital::PROVIDER, "order_appointment_scheduled_bare"),
-        (vital::PROVIDER, "appointment_updated"),
-        (vital::PROVIDER, "result_critical"),
-        (vital::PROVIDER, "match_review_created"),
-    ];
+    // Every provider of the registry, every example in its fixtures folder: a provider's new
+    // example is golden-tested as soon as it is added.
+    let mut cases = Vec::new();
+    for provider in Provider::all() {
+        let mut names: Vec<String> = std::fs::read_dir(format!("{FIXTURES}/{provider}"))
+            .unwrap_or_else(|_| panic!("{provider} has a folder of examples under {FIXTURES}"))
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".json").map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        assert!(!names.is_empty(), "{provider} has examples");
+        cases.extend(names.into_iter().map(|n| (provider, n)));
+    }
+    assert!(cases.len() >= 8, "{}", cases.len());
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     for (provider, name) in cases {
+        let name = name.as_str();
         let body = fixture(provider.as_str(), name);
         let event = normalize(provider, &body).unwrap();
         assert_valid(&validator, &event);

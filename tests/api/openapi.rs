@@ -89,7 +89,11 @@ fn the_normalized_event_schema_lists_the_registrys_providers_and_types() {
         let mut text = std::fs::read_to_string(SCHEMA).unwrap();
         let props = &expected["properties"];
         let words = |v: &Value| -> Vec<String> {
-            v.as_array().unwrap().iter().map(|w| w.to_string()).collect()
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w.to_string())
+                .collect()
         };
         for (anchor, list) in [
             (

@@ -4,46 +4,35 @@
 //! checked before any call; every call is recorded and shows in its subject's timeline.
 
 pub mod client;
+mod vectorcare;
+mod vital;
 
-use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use reqwest::Method;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::ActionId;
 use crate::error::{ApiError, FieldError};
-use crate::providers::vectorcare::actions::{
-    self as vectorcare, Accept, ChangeRequest, Decline, LocationUpdate, ProposeTime, ResponseNotes,
-    StateUpdate, VectorCareCall,
-};
 use crate::providers::Provider;
-use crate::providers::{vectorcare as vectorcare_provider, vital};
 use crate::store::{for_tenant, provider_action, provider_connection};
 use crate::web::admin::pagination::{finish, PageQuery};
 use crate::web::admin::CommonErrors;
 use crate::web::auth::TenantScope;
-use crate::web::http::ApiJson;
 use crate::web::AppState;
-use client::Credentials;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(accept)
-        .service(decline)
-        .service(state_update)
-        .service(location_update)
-        .service(propose_time)
-        .service(change_request)
-        .service(vital_resend)
-        .service(list_actions);
+    vectorcare::configure(cfg);
+    vital::configure(cfg);
+    cfg.service(list_actions);
 }
 
 /// One call made to a provider on a tenant's behalf, as recorded.
@@ -364,357 +353,6 @@ where
         action: first.into(),
         provider_response: response,
     }))
-}
-
-/// Calls VectorCare's Open API with the connection's token; on a 401 it fetches a fresh token
-/// and tries once more.
-async fn call_vectorcare(
-    state: &AppState,
-    conn: &provider_connection::Model,
-    creds: &Credentials,
-    method: Method,
-    url: reqwest::Url,
-    body: &Value,
-) -> Called {
-    let providers = &state.providers;
-    for attempt in 0..2 {
-        let token = match providers.token(creds).await {
-            Ok(t) => t,
-            Err(e) => return Called::failed(e),
-        };
-        let sent = providers
-            .http
-            .request(method.clone(), url.clone())
-            .bearer_auth(token.secret.expose_secret())
-            .json(body)
-            .send()
-            .await;
-        let res = match sent {
-            Ok(r) => r,
-            Err(e) => return Called::failed(unreachable("VectorCare", &e)),
-        };
-        if res.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-            // Expired or revoked early: the token is dropped and the call made once more.
-            providers.invalidate(&conn.id, token.serial).await;
-            continue;
-        }
-        return interpret("VectorCare", res).await;
-    }
-    Called::failed(ApiError::ProviderFailed(
-        "VectorCare refused two tokens in a row".into(),
-    ))
-}
-
-/// Checks the input, then makes the call with the tenant's credentials and records it.
-async fn vectorcare_action<C: VectorCareCall>(
-    state: &AppState,
-    scope: &TenantScope,
-    req: &HttpRequest,
-    request: &str,
-    input: C,
-) -> Result<HttpResponse, ApiError> {
-    let body = input.provider_body(Utc::now())?;
-    let ctx = &Ctx::new(state, scope, req);
-    let (action, method, path) = (C::ACTION, C::METHOD, C::PATH);
-    let request = vectorcare::request_ref(request)?;
-    let conn = connection(state, scope, vectorcare_provider::PROVIDER).await?;
-    let secret = open_secret(state, &conn, vectorcare_provider::PROVIDER)?;
-    let (Some(client_id), Some(client_secret)) = (conn.client_id.clone(), secret) else {
-        return Err(ApiError::ConnectionIncomplete(
-            "the VectorCare connection has no client_id and client_secret; set them with PUT \
-             /api/v1/tenants/{tenant}/providers/vectorcare"
-                .into(),
-        ));
-    };
-    let token_url = conn.token_url.clone().ok_or_else(|| {
-        ApiError::ConnectionIncomplete("the VectorCare connection has no token_url".into())
-    })?;
-    let url = base_url(&conn, "VectorCare")?
-        .join(&format!("requests/{request}/{path}"))
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("building the VectorCare URL: {e}")))?;
-    let creds = Credentials {
-        connection: conn.id.clone(),
-        version: conn.updated_at.timestamp_micros().to_string(),
-        client_id,
-        client_secret,
-        token_url,
-    };
-    recorded(
-        ctx,
-        vectorcare_provider::PROVIDER,
-        action,
-        vec![Some(request.to_owned())],
-        &body,
-        call_vectorcare(state, &conn, &creds, method, url, &body),
-    )
-    .await
-}
-
-/// Accept a broadcast
-///
-/// Accepts a VectorCare service request broadcast to this tenant (`PUT requests/{id}/accept/`).
-/// `response_notes` is optional, at most 450 characters. Send `{}` for none.
-#[utoipa::path(
-    tag = "provider actions",
-    params(
-        ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("request" = String, Path, description = "VectorCare service_request_id")
-    ),
-    request_body = ResponseNotes,
-    responses((status = 200, body = ActionResult), ActionErrors, CommonErrors),
-    security(("bearer" = []))
-)]
-#[post("/tenants/{tenant}/vectorcare/requests/{request}/accept")]
-async fn accept(
-    state: web::Data<AppState>,
-    scope: TenantScope,
-    path: web::Path<(String, String)>,
-    req: HttpRequest,
-    body: ApiJson<ResponseNotes>,
-) -> Result<HttpResponse, ApiError> {
-    vectorcare_action(&state, &scope, &req, &path.1, Accept(body.0)).await
-}
-
-/// Decline a broadcast
-///
-/// Declines a VectorCare service request broadcast to this tenant (`PUT requests/{id}/decline/`).
-#[utoipa::path(
-    tag = "provider actions",
-    params(
-        ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("request" = String, Path, description = "VectorCare service_request_id")
-    ),
-    request_body = ResponseNotes,
-    responses((status = 200, body = ActionResult), ActionErrors, CommonErrors),
-    security(("bearer" = []))
-)]
-#[post("/tenants/{tenant}/vectorcare/requests/{request}/decline")]
-async fn decline(
-    state: web::Data<AppState>,
-    scope: TenantScope,
-    path: web::Path<(String, String)>,
-    req: HttpRequest,
-    body: ApiJson<ResponseNotes>,
-) -> Result<HttpResponse, ApiError> {
-    vectorcare_action(&state, &scope, &req, &path.1, Decline(body.0)).await
-}
-
-/// Report a state
-///
-/// Reports progress on an assigned request (`POST requests/{id}/state/`): a known state name and
-/// when it happened (UTC, not in the future, at most 7 days ago).
-#[utoipa::path(
-    tag = "provider actions",
-    params(
-        ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("request" = String, Path, description = "VectorCare service_request_id")
-    ),
-    request_body = StateUpdate,
-    responses((status = 200, body = ActionResult), ActionErrors, CommonErrors),
-    security(("bearer" = []))
-)]
-#[post("/tenants/{tenant}/vectorcare/requests/{request}/state")]
-async fn state_update(
-    state: web::Data<AppState>,
-    scope: TenantScope,
-    path: web::Path<(String, String)>,
-    req: HttpRequest,
-    body: ApiJson<StateUpdate>,
-) -> Result<HttpResponse, ApiError> {
-    vectorcare_action(&state, &scope, &req, &path.1, body.0).await
-}
-
-/// Report locations
-///
-/// Sends the vehicle's positions (`POST requests/{id}/locations/`): 1 to 200 points, each with
-/// `lat`, `lng`, `alt` and `timestamp` (Unix seconds, not in the future, at most 7 days ago).
-#[utoipa::path(
-    tag = "provider actions",
-    params(
-        ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("request" = String, Path, description = "VectorCare service_request_id")
-    ),
-    request_body = LocationUpdate,
-    responses((status = 200, body = ActionResult), ActionErrors, CommonErrors),
-    security(("bearer" = []))
-)]
-#[post("/tenants/{tenant}/vectorcare/requests/{request}/locations")]
-async fn location_update(
-    state: web::Data<AppState>,
-    scope: TenantScope,
-    path: web::Path<(String, String)>,
-    req: HttpRequest,
-    body: ApiJson<LocationUpdate>,
-) -> Result<HttpResponse, ApiError> {
-    vectorcare_action(&state, &scope, &req, &path.1, body.0).await
-}
-
-/// Propose a time
-///
-/// Proposes a pickup time for a request (`PUT requests/{id}/best-time/`), in UTC.
-#[utoipa::path(
-    tag = "provider actions",
-    params(
-        ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("request" = String, Path, description = "VectorCare service_request_id")
-    ),
-    request_body = ProposeTime,
-    responses((status = 200, body = ActionResult), ActionErrors, CommonErrors),
-    security(("bearer" = []))
-)]
-#[post("/tenants/{tenant}/vectorcare/requests/{request}/best-time")]
-async fn propose_time(
-    state: web::Data<AppState>,
-    scope: TenantScope,
-    path: web::Path<(String, String)>,
-    req: HttpRequest,
-    body: ApiJson<ProposeTime>,
-) -> Result<HttpResponse, ApiError> {
-    vectorcare_action(&state, &scope, &req, &path.1, body.0).await
-}
-
-/// Request a change
-///
-/// Asks to change the agreed time (`POST requests/{id}/change-request/`), with a reason of at
-/// most 450 characters.
-#[utoipa::path(
-    tag = "provider actions",
-    params(
-        ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("request" = String, Path, description = "VectorCare service_request_id")
-    ),
-    request_body = ChangeRequest,
-    responses((status = 200, body = ActionResult), ActionErrors, CommonErrors),
-    security(("bearer" = []))
-)]
-#[post("/tenants/{tenant}/vectorcare/requests/{request}/change-request")]
-async fn change_request(
-    state: web::Data<AppState>,
-    scope: TenantScope,
-    path: web::Path<(String, String)>,
-    req: HttpRequest,
-    body: ApiJson<ChangeRequest>,
-) -> Result<HttpResponse, ApiError> {
-    vectorcare_action(&state, &scope, &req, &path.1, body.0).await
-}
-
-/// Which Vital orders to replay: their ids, or a window of at most 60 days.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResendEvents {
-    /// 1 to 100 Vital order ids.
-    pub order_ids: Option<Vec<String>>,
-    /// Window start, RFC 3339 (with `end_at`, instead of `order_ids`).
-    pub start_at: Option<DateTime<Utc>>,
-    /// Window end, at most 60 days after `start_at`.
-    pub end_at: Option<DateTime<Utc>>,
-}
-
-impl ResendEvents {
-    /// The body for Vital, and the orders (timeline subjects) it concerns.
-    fn provider_body(&self) -> Result<(Value, Vec<Option<String>>), ApiError> {
-        let mut errors = Vec::new();
-        let out = match (&self.order_ids, self.start_at, self.end_at) {
-            (Some(ids), None, None) => {
-                if ids.is_empty() || ids.len() > 100 {
-                    errors.push(FieldError::new("order_ids", "needs 1 to 100 order ids"));
-                }
-                for (i, id) in ids.iter().enumerate() {
-                    if id.trim().is_empty() || id.len() > 128 {
-                        errors.push(FieldError::new(
-                            format!("order_ids[{i}]"),
-                            "must be a Vital order id",
-                        ));
-                    }
-                }
-                (
-                    json!({"order_ids": ids}),
-                    ids.iter().cloned().map(Some).collect(),
-                )
-            }
-            (None, Some(start), Some(end)) => {
-                if end <= start {
-                    errors.push(FieldError::new("end_at", "must be after start_at"));
-                } else if end - start > chrono::Duration::days(60) {
-                    errors.push(FieldError::new(
-                        "end_at",
-                        "the window may span at most 60 days",
-                    ));
-                }
-                (
-                    json!({"start_at": crate::normalize::rfc3339(start), "end_at": crate::normalize::rfc3339(end)}),
-                    vec![None],
-                )
-            }
-            _ => {
-                errors.push(FieldError::new(
-                    "order_ids",
-                    "give either order_ids or both start_at and end_at",
-                ));
-                (Value::Null, vec![])
-            }
-        };
-        if errors.is_empty() {
-            Ok(out)
-        } else {
-            Err(ApiError::Validation(errors))
-        }
-    }
-}
-
-/// Resend Vital webhooks
-///
-/// Asks Vital to replay the latest webhook of the given orders (`POST /v3/order/resend_events`
-/// with the connection's API key), to recover events missed while an endpoint was down.
-#[utoipa::path(
-    tag = "provider actions",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
-    request_body = ResendEvents,
-    responses((status = 200, body = ActionResult), ActionErrors, CommonErrors),
-    security(("bearer" = []))
-)]
-#[post("/tenants/{tenant}/vital/resend-events")]
-async fn vital_resend(
-    state: web::Data<AppState>,
-    scope: TenantScope,
-    req: HttpRequest,
-    body: ApiJson<ResendEvents>,
-) -> Result<HttpResponse, ApiError> {
-    let (sent, subjects) = body.0.provider_body()?;
-    let conn = connection(&state, &scope, vital::PROVIDER).await?;
-    let Some(key) = open_secret(&state, &conn, vital::PROVIDER)? else {
-        return Err(ApiError::ConnectionIncomplete(
-            "the Vital connection has no api_key; set it with PUT \
-             /api/v1/tenants/{tenant}/providers/vital"
-                .into(),
-        ));
-    };
-    let url = base_url(&conn, "Vital")?
-        .join("v3/order/resend_events")
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("building the Vital URL: {e}")))?;
-    let call = async {
-        match state
-            .providers
-            .http
-            .post(url)
-            .header("x-vital-api-key", key.expose_secret())
-            .json(&sent)
-            .send()
-            .await
-        {
-            Ok(res) => interpret("Vital", res).await,
-            Err(e) => Called::failed(unreachable("Vital", &e)),
-        }
-    };
-    recorded(
-        &Ctx::new(&state, &scope, &req),
-        vital::PROVIDER,
-        "resend_events",
-        subjects,
-        &sent,
-        call,
-    )
-    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

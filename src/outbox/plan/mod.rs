@@ -224,25 +224,4 @@ pub fn filter_matches(filters: &Value, event_type: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::filter_matches;
-    use serde_json::json;
-
-    #[test]
-    fn endpoint_filters_match_exact_types_and_prefixes() {
-        assert!(filter_matches(&json!([]), "lab.order.updated"));
-        assert!(filter_matches(&json!(["lab.*"]), "lab.order.updated"));
-        assert!(filter_matches(
-            &json!(["transport.request.assigned"]),
-            "transport.request.assigned"
-        ));
-        assert!(!filter_matches(
-            &json!(["transport.*"]),
-            "lab.order.updated"
-        ));
-        assert!(!filter_matches(
-            &json!(["lab.order.created"]),
-            "lab.order.updated"
-        ));
-    }
-}
+mod tests;

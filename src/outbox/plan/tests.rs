@@ -1,0 +1,173 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use super::*;
+use crate::delivery::Capacity;
+use crate::normalize::{Kind, NormalizedData, Status};
+use crate::providers::vectorcare;
+
+fn record(subject: &str, order_key: &str, event_type: &'static str) -> Record {
+    let tenant = TenantId::parse("tn_plan").unwrap();
+    Record {
+        id: EventId::generate(),
+        tenant_id: tenant,
+        provider: vectorcare::PROVIDER,
+        normalized: Normalized {
+            provider_event_id: format!("{subject}-{order_key}"),
+            event_type,
+            subject: subject.to_owned(),
+            occurred_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            staleness_key: Some(subject.to_owned()),
+            order_key: order_key.to_owned(),
+            data: NormalizedData {
+                kind: Kind::TransportRequest,
+                status: Status::Pending,
+                provider_status: None,
+                provider_action: None,
+                provider_event_type: None,
+                patient: None,
+                schedule: None,
+                pickup: None,
+                destination: None,
+                collection: None,
+                links: json!({}),
+            },
+        },
+        cloud_event: r#"{"specversion":"1.0","data":{"provider_data":null}}"#.into(),
+        raw_body: "{}".into(),
+        raw_headers: "{}".into(),
+        verification: "{}".into(),
+        received_at: Utc::now(),
+    }
+}
+
+fn ids(set: &HashSet<String>, records: &[&Record]) -> Vec<usize> {
+    let mut out: Vec<usize> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| set.contains(r.id.as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn an_event_older_than_its_subjects_head_is_stale_in_batch_order_as_if_written_one_by_one() {
+    let a = [
+        record("A", "2", "transport.request.updated"),
+        record("A", "1", "transport.request.updated"),
+        record("B", "5", "transport.request.updated"),
+        record("A", "2", "transport.request.updated"), // the same instant as the head: not stale
+        record("A", "3", "transport.request.updated"),
+    ];
+    let refs: Vec<&Record> = a.iter().collect();
+    let mut heads = HashMap::new();
+    heads.insert(
+        head_key(&a[2]).unwrap(),
+        ("6".to_owned(), "evt_old".to_owned()),
+    );
+    let judged = judge(&refs, &heads, |_| true);
+    assert_eq!(
+        ids(&judged.stale, &refs),
+        vec![1, 2],
+        "A@1 after A@2, B@5 after the head B@6"
+    );
+    let a_head = &judged.moved[&head_key(&a[0]).unwrap()];
+    assert_eq!(a_head, &("3".to_owned(), a[4].id.to_string()));
+    assert!(
+        !judged.moved.contains_key(&head_key(&a[2]).unwrap()),
+        "B's head stays"
+    );
+
+    // Without the first event (a retry that inserted nothing), A@1 is not stale any more.
+    let without_first = judge(&refs, &HashMap::new(), |r| r.id != a[0].id);
+    assert_eq!(ids(&without_first.stale, &refs), Vec::<usize>::new());
+}
+
+#[test]
+fn fan_out_plans_one_delivery_per_matching_endpoint_and_hands_off_what_has_a_slot() {
+    let events = [
+        record("A", "1", "transport.request.updated"),
+        record("A", "0", "transport.request.updated"), // stale
+        record("B", "1", "lab.order.created"),
+        record("C", "1", "transport.request.updated"), // a retry: not inserted
+    ];
+    let refs: Vec<&Record> = events.iter().collect();
+    let inserted: HashSet<String> = events[..3].iter().map(|r| r.id.to_string()).collect();
+    let stale: HashSet<String> = [events[1].id.to_string()].into();
+    let target = |types, include_stale, fifo| Target {
+        id: EndpointId::generate(),
+        include_stale,
+        event_types: json!(types),
+        fifo,
+    };
+    let mut targets = HashMap::new();
+    targets.insert(
+        events[0].tenant_id.clone(),
+        vec![
+            target(json!([]), false, false),
+            target(json!(["transport.*"]), true, true),
+        ],
+    );
+    // One free slot: the first delivery that may be handed off takes it.
+    let (handoff, _rx) = Handoff::new(
+        Arc::new(Capacity::new(1, 10)),
+        "wrk_plan".into(),
+        chrono::Duration::seconds(45),
+        true,
+        Arc::new(Notify::new()),
+    );
+    let f = fan_out(&refs, &inserted, &stale, &targets, &handoff);
+    let per_event: Vec<Option<(bool, usize)>> = f
+        .outcomes
+        .iter()
+        .map(|o| o.as_ref().map(|o| (o.stale, o.deliveries)))
+        .collect();
+    assert_eq!(
+        per_event,
+        vec![Some((false, 2)), Some((true, 1)), Some((false, 1)), None],
+        "stale goes only where include_stale; lab goes only where unfiltered; a retry plans nothing"
+    );
+    assert_eq!(f.rows.len(), 4);
+    assert_eq!(f.handed.len(), 1, "one slot, one hand-off");
+    assert!(
+        f.rows[0].leased_until.is_some(),
+        "the first went to the free slot"
+    );
+    assert!(
+        f.rows[1].leased_until.is_none(),
+        "a FIFO endpoint's goes through the queue"
+    );
+    assert!(f.queued);
+    let disabled = fan_out(
+        &refs,
+        &inserted,
+        &stale,
+        &targets,
+        &Handoff::disabled("w".into()),
+    );
+    assert!(disabled.handed.is_empty() && disabled.rows.iter().all(|r| r.leased_until.is_none()));
+}
+
+#[test]
+fn endpoint_filters_match_exact_types_and_prefixes() {
+    assert!(filter_matches(&json!([]), "lab.order.updated"));
+    assert!(filter_matches(&json!(["lab.*"]), "lab.order.updated"));
+    assert!(filter_matches(
+        &json!(["transport.request.assigned"]),
+        "transport.request.assigned"
+    ));
+    assert!(!filter_matches(
+        &json!(["transport.*"]),
+        "lab.order.updated"
+    ));
+    assert!(!filter_matches(
+        &json!(["lab.order.created"]),
+        "lab.order.updated"
+    ));
+}

@@ -1,0 +1,83 @@
+use super::*;
+
+fn order_key_of(body: &str) -> String {
+    let (_, data) = envelope(body.as_bytes()).unwrap();
+    order_key(&data, DateTime::from_timestamp(0, 0).unwrap()).0
+}
+
+#[test]
+fn an_orders_key_is_its_last_events_time_then_id_else_the_count_of_its_events() {
+    let at = "2026-02-01T10:00:00.000Z";
+    assert_eq!(
+        order_key_of(
+            r#"{"id":"o","last_event":{"id":7,"created_at":"2026-02-01T10:00:00Z"},"events":[1,2,3]}"#
+        ),
+        format!("{at}#{:020}", 7)
+    );
+    // No usable id: the number of events; an element that is not an object still counts.
+    assert_eq!(
+        order_key_of(
+            r#"{"id":"o","updated_at":"2026-02-01T10:00:00Z","events":[{"id":1},{"id":-2},"x"]}"#
+        ),
+        format!("{at}#{:020}", 3)
+    );
+    assert_eq!(
+        order_key_of(r#"{"id":"o","last_event":{"id":-2,"created_at":"2026-02-01T10:00:00Z"}}"#),
+        format!("{at}#{:020}", 0)
+    );
+    assert_eq!(
+        order_key_of(r#"{"id":"o","last_event":"x","events":{}}"#),
+        format!("1970-01-01T00:00:00.000Z#{:020}", 0)
+    );
+}
+
+#[test]
+fn a_bare_body_is_typed_by_which_fields_are_there_even_when_null() {
+    let kind = |body: &str| envelope(body.as_bytes()).unwrap().0;
+    assert_eq!(
+        kind(r#"{"id":"a","order_id":null,"start_at":null}"#),
+        "labtest.appointment.updated"
+    );
+    assert_eq!(
+        kind(r#"{"order_id":"o","interpretation":null}"#),
+        "labtest.result.critical"
+    );
+    assert_eq!(
+        kind(r#"{"id":"o","events":[{"status":"received.at_home_phlebotomy.ordered"}]}"#),
+        "labtest.order.created"
+    );
+    assert_eq!(
+        kind(r#"{"event_type":"labtest.appointment.update","data":{"id":"a"}}"#),
+        "labtest.appointment.updated"
+    );
+    assert_eq!(
+        kind(r#"{"event_type":"labtest.order.updated","data":null,"id":"o"}"#),
+        "labtest.order.updated",
+        "an envelope without an object is read as a bare order"
+    );
+}
+
+#[test]
+fn order_statuses_map_by_level() {
+    assert_eq!(
+        order_status("received.at_home_phlebotomy.ordered"),
+        Status::Pending
+    );
+    assert_eq!(
+        order_status("collecting_sample.at_home_phlebotomy.appointment_scheduled"),
+        Status::Scheduled
+    );
+    assert_eq!(
+        order_status("collecting_sample.at_home_phlebotomy.draw_completed"),
+        Status::InProgress
+    );
+    assert_eq!(
+        order_status("completed.at_home_phlebotomy.completed"),
+        Status::Completed
+    );
+    assert_eq!(
+        order_status("failed.at_home_phlebotomy.sample_error"),
+        Status::Failed
+    );
+    assert_eq!(order_status("teleported.somewhere.new"), Status::Unknown);
+}
