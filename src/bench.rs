@@ -197,7 +197,7 @@ fn gateway_command(
     }
     cmd.env("GATEWAY_MASTER_KEY", key)
         .env("GATEWAY_LOG_FORMAT", "json")
-        .env("GATEWAY_LOG", "warn,gateway::startup=info")
+        .env("GATEWAY_LOG", "warn,gateway::app=info")
         .env("GATEWAY_ALLOW_HTTP_ENDPOINTS", "true")
         .env("GATEWAY_SSRF_ALLOWLIST", "127.0.0.1/32")
         .env("GATEWAY_INGEST_RATE_LIMIT_PER_SECOND", "1000000")

@@ -201,9 +201,11 @@ impl Cycle {
         }
     }
 
+    /// One transaction through the backend. The caller holds the writers' turn: on SQLite it
+    /// keeps the claims' connection out of the database's one write lock meanwhile.
     async fn transaction(
         &self,
-        _turn: &Turn<'_>,
+        _held: &Turn<'_>,
         records: &[&Record],
         plans: &[&Plan],
     ) -> Result<Stored, DbErr> {

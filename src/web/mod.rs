@@ -11,6 +11,8 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
+pub mod pagination;
+pub mod responses;
 mod state;
 pub mod webhooks;
 

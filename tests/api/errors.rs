@@ -120,3 +120,18 @@ async fn a_body_over_the_configured_limit_answers_413() {
     assert_eq!(body["code"], "payload_too_large");
     assert!(body["detail"].as_str().unwrap().contains("2048"), "{body}");
 }
+
+#[tokio::test]
+async fn a_delivery_status_filter_that_is_not_a_status_answers_invalid_query() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.create_tenant(&admin, "acme", None).await;
+    let res = app
+        .get_as("/api/v1/tenants/acme/deliveries?status=bogus", &admin)
+        .await;
+    assert_problem(res, 400, "invalid_query").await;
+    let res = app
+        .get_as("/api/v1/tenants/acme/deliveries?status=dead", &admin)
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+}

@@ -60,6 +60,153 @@ fn no_module_imports_from_a_module_above_it_and_there_is_no_cycle() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// Finer than the layers: no two source files import each other through any chain, inside a
+/// layer too (a module's `mod` declarations and its wiring of its children are not imports).
+#[test]
+fn no_source_file_is_part_of_an_import_cycle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect_paths(&root, &root, &mut files);
+    let graph = file_graph(&files);
+    assert!(graph.len() > 30, "the graph was drawn: {}", graph.len());
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("import cycle between files: {}", cycle.join(" -> "));
+    }
+}
+
+#[test]
+fn the_file_check_resolves_nested_paths_and_finds_a_cycle() {
+    let files = vec![
+        (
+            "web/mod.rs".to_owned(),
+            "pub mod a;\npub mod b;\npub use a::State;".to_owned(),
+        ),
+        (
+            "web/a.rs".to_owned(),
+            "use crate::web::b::{self, Thing};\n".to_owned(),
+        ),
+        (
+            "web/b.rs".to_owned(),
+            "fn f() { super::a::g(); }".to_owned(),
+        ),
+        (
+            "store/mod.rs".to_owned(),
+            "use crate::{web::a::X, domain};".to_owned(),
+        ),
+        ("domain.rs".to_owned(), String::new()),
+    ];
+    let g = file_graph(&files);
+    assert_eq!(
+        g["store/mod.rs"],
+        BTreeSet::from(["web/a.rs".to_owned(), "domain.rs".to_owned()])
+    );
+    let cycle = find_cycle(&g).expect("web/a.rs -> web/b.rs -> web/a.rs");
+    assert!(cycle.contains(&"web/a.rs".to_owned()) && cycle.contains(&"web/b.rs".to_owned()));
+}
+
+/// Edges from each file to the files its `crate::` and `super::` paths name (the deepest module
+/// of each path that is a file).
+fn file_graph(files: &[(String, String)]) -> Graph {
+    let module_of = |rel: &str| -> Vec<String> {
+        let mut parts: Vec<String> = rel
+            .trim_end_matches(".rs")
+            .split('/')
+            .map(str::to_owned)
+            .collect();
+        if parts.last().is_some_and(|p| p == "mod") {
+            parts.pop();
+        }
+        if parts == ["lib"] || parts == ["main"] {
+            parts.clear();
+        }
+        parts
+    };
+    let by_module: BTreeMap<Vec<String>, String> = files
+        .iter()
+        .map(|(rel, _)| (module_of(rel), rel.clone()))
+        .collect();
+    let mut g = Graph::new();
+    for (rel, text) in files {
+        let me = module_of(rel);
+        let parent: Vec<String> = me[..me.len().saturating_sub(1)].to_vec();
+        let code = strip_tests(&strip_comments(text));
+        for (anchor, base) in [("crate::", Vec::new()), ("super::", parent)] {
+            for path in paths_after(&code, anchor) {
+                let full: Vec<String> = base.iter().cloned().chain(path).collect();
+                let target = (1..=full.len())
+                    .rev()
+                    .find_map(|k| by_module.get(&full[..k]));
+                if let Some(t) = target.filter(|t| *t != rel) {
+                    g.entry(rel.clone()).or_default().insert(t.clone());
+                }
+            }
+        }
+    }
+    g
+}
+
+/// Every path that follows `anchor`, with `a::{b, c::d}` groups expanded.
+fn paths_after(code: &str, anchor: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find(anchor) {
+        let before = rest[..i].chars().last();
+        rest = &rest[i + anchor.len()..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        expand(rest, Vec::new(), &mut out);
+    }
+    out
+}
+
+fn expand(text: &str, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+    let mut path = prefix;
+    let mut rest = text;
+    loop {
+        let ident: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if ident.is_empty() {
+            break;
+        }
+        rest = &rest[ident.len()..];
+        if ident != "self" {
+            path.push(ident);
+        }
+        match rest.strip_prefix("::") {
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    if let Some(group) = rest.strip_prefix('{') {
+        let mut depth = 1usize;
+        let mut start = 0;
+        for (j, ch) in group.char_indices() {
+            match ch {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        expand(group[start..j].trim(), path.clone(), out);
+                        return;
+                    }
+                }
+                ',' if depth == 1 => {
+                    expand(group[start..j].trim(), path.clone(), out);
+                    start = j + 1;
+                }
+                _ => {}
+            }
+        }
+        return;
+    }
+    if !path.is_empty() {
+        out.push(path);
+    }
+}
+
 #[test]
 fn the_layer_check_finds_a_cycle_and_an_upward_import() {
     let files = vec![

@@ -24,9 +24,9 @@ use crate::domain::ActionId;
 use crate::error::{ApiError, FieldError};
 use crate::providers::Provider;
 use crate::store::{for_tenant, provider_action, provider_connection};
-use crate::web::admin::pagination::{finish, PageQuery};
-use crate::web::admin::CommonErrors;
 use crate::web::auth::TenantScope;
+use crate::web::pagination::{finish, PageQuery};
+use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -20,9 +20,9 @@ use crate::providers::vectorcare::actions::{
 };
 use crate::providers::vectorcare::PROVIDER;
 use crate::store::provider_connection;
-use crate::web::admin::CommonErrors;
 use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
+use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -14,9 +14,9 @@ use super::{
 };
 use crate::error::{ApiError, FieldError};
 use crate::providers::vital::PROVIDER;
-use crate::web::admin::CommonErrors;
 use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
+use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

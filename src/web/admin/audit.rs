@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pagination::{finish, PageQuery};
-use super::CommonErrors;
 use crate::domain::{AuditId, TenantId};
 use crate::error::{ApiError, FieldError};
 use crate::store::audit_entry;
 use crate::web::auth::Principal;
+use crate::web::pagination::{finish, PageQuery};
+use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

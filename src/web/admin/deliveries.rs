@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pagination::{finish, PageQuery};
-use super::CommonErrors;
 use crate::domain::{AttemptId, DeliveryId, DeliveryStatus, EndpointId, EventId};
 use crate::error::{ApiError, FieldError};
 use crate::store::{delivery, delivery_attempt, endpoint, event, for_tenant};
 use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
+use crate::web::pagination::{finish, PageQuery};
+use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pagination::{finish, PageQuery};
-use super::CommonErrors;
 use crate::domain::{EndpointId, EndpointUrl, Ordering, SecretId, SigningSecret, TenantId};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::store::{endpoint, endpoint_secret, for_tenant};
 use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
+use crate::web::pagination::{finish, PageQuery};
+use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -9,13 +9,13 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pagination::{finish, PageQuery};
-use super::CommonErrors;
 use crate::domain::EventId;
 use crate::error::{ApiError, FieldError};
 use crate::providers::Provider;
 use crate::store::{event, for_tenant};
 use crate::web::auth::TenantScope;
+use crate::web::pagination::{finish, PageQuery};
+use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

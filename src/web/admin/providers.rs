@@ -11,7 +11,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::CommonErrors;
 use crate::crypto::Cipher;
 use crate::domain::{mask, ConnectionId, KeyId, TenantId};
 use crate::error::{ApiError, FieldError, Problem};
@@ -21,6 +20,7 @@ use crate::providers::Provider;
 use crate::store::{provider_connection, provider_key, tenant};
 use crate::web::auth::{Principal, TenantScope};
 use crate::web::http::ApiJson;
+use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {

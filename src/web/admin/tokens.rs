@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pagination::{finish, PageQuery};
-use super::CommonErrors;
 use crate::domain::{TenantId, TokenId};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::store::{api_token, tenant};
 use crate::web::auth::{issue_token, Principal, Role};
 use crate::web::http::ApiJson;
+use crate::web::pagination::{finish, PageQuery};
+use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
