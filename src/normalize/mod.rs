@@ -135,6 +135,25 @@ pub struct NormalizedData {
     // event's raw body, put in place by `with_provider_data` (see `stored_cloud_event`).
 }
 
+impl NormalizedData {
+    /// A kind and a status, and nothing else known yet.
+    pub fn bare(kind: Kind, status: Status) -> Self {
+        Self {
+            kind,
+            status,
+            provider_status: None,
+            provider_action: None,
+            provider_event_type: None,
+            patient: None,
+            schedule: None,
+            pickup: None,
+            destination: None,
+            collection: None,
+            links: Value::Null,
+        }
+    }
+}
+
 /// The event type vocabulary. Stable: endpoints filter on these.
 pub mod types {
     pub const TRANSPORT_OFFERED: &str = "transport.request.offered";
@@ -265,17 +284,8 @@ mod tests {
             staleness_key: None,
             order_key: "k".into(),
             data: NormalizedData {
-                kind: Kind::LabOrder,
-                status: Status::Unknown,
                 provider_status: Some("provider_data\":null}}".into()),
-                provider_action: None,
-                provider_event_type: None,
-                patient: None,
-                schedule: None,
-                pickup: None,
-                destination: None,
-                collection: None,
-                links: Value::Null,
+                ..NormalizedData::bare(Kind::LabOrder, Status::Unknown)
             },
         }
     }

@@ -49,17 +49,8 @@ fn record(tenant: &TenantId, (pid, subject, order): (&str, &str, &str)) -> Recor
         staleness_key: Some(subject.to_owned()),
         order_key: order.to_owned(),
         data: NormalizedData {
-            kind: Kind::TransportRequest,
-            status: Status::InProgress,
             provider_status: Some("in_progress".into()),
-            provider_action: None,
-            provider_event_type: None,
-            patient: None,
-            schedule: None,
-            pickup: None,
-            destination: None,
-            collection: None,
-            links: json!({}),
+            ..NormalizedData::bare(Kind::TransportRequest, Status::InProgress)
         },
     };
     let id = EventId::generate();
