@@ -69,7 +69,7 @@ impl Ingest {
         &self,
         provider_name: &str,
         reference: TenantRef,
-        client_ip: Option<IpAddr>,
+        client_ip: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<Admitted, ApiError> {
         let provider = Provider::parse(provider_name)
             .map_err(|_| ApiError::UnknownProvider(provider_name.to_owned()))?;
@@ -85,12 +85,14 @@ impl Ingest {
         if resolved.disabled {
             return Err(ApiError::TenantDisabled);
         }
-        if !resolved.allowlist.is_empty()
-            && !client_ip.is_some_and(|ip| resolved.allowlist.iter().any(|n| n.contains(&ip)))
-        {
-            return Err(ApiError::SourceIpNotAllowed(
-                client_ip.map_or_else(|| "(unknown)".to_owned(), |i| i.to_string()),
-            ));
+        // The caller's address is looked up only for a tenant that restricts it.
+        if !resolved.allowlist.is_empty() {
+            let ip = client_ip();
+            if !ip.is_some_and(|ip| resolved.allowlist.iter().any(|n| n.contains(&ip))) {
+                return Err(ApiError::SourceIpNotAllowed(
+                    ip.map_or_else(|| "(unknown)".to_owned(), |i| i.to_string()),
+                ));
+            }
         }
         self.limiter
             .check(&(resolved.tenant_id.clone(), provider))?;

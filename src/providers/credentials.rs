@@ -227,8 +227,9 @@ impl CredentialSpec {
                 Target::ApiBaseUrl => &mut change.api_base_url,
                 Target::IpAllowlist => continue,
             };
-            if parsed.is_some() || matches!(f.kind, FieldKind::Url { .. }) {
-                // A URL given after a choice of the same target overrides it, even when wrong.
+            // A later field of the same target wins (a URL given after a region); a bad value
+            // fails the whole body, so it never needs to clear what an earlier one set.
+            if parsed.is_some() {
                 *slot = parsed;
             }
         }

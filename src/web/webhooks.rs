@@ -158,8 +158,10 @@ async fn accept(
     reference: TenantRef,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = client_ip(state, req);
-    let admitted = state.ingest.admit(provider_name, reference, ip).await?;
+    let admitted = state
+        .ingest
+        .admit(provider_name, reference, || client_ip(state, req))
+        .await?;
     let body = read_body(req, payload, state.settings.webhook_max_body_bytes).await?;
     let outcome = state.ingest.store(admitted, req.headers(), &body).await?;
     Ok(HttpResponse::Ok().json(Ack {

@@ -190,7 +190,6 @@ fn unreachable(name: &str, e: &reqwest::Error) -> ApiError {
 fn open_secret(
     state: &AppState,
     conn: &provider_connection::Model,
-    provider: Provider,
 ) -> Result<Option<SecretString>, ApiError> {
     let Some(sealed) = &conn.secret_ciphertext else {
         return Ok(None);
@@ -199,7 +198,7 @@ fn open_secret(
         .cipher
         .open(
             sealed,
-            &provider_connection::secret_context(provider, &conn.id),
+            &provider_connection::secret_context(conn.provider, &conn.id),
         )
         .map(Some)
         .map_err(|_| {

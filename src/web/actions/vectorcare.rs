@@ -86,7 +86,7 @@ async fn vectorcare_action<C: VectorCareCall>(
     let (action, method, path) = (C::ACTION, C::METHOD, C::PATH);
     let request = calls::request_ref(request)?;
     let conn = connection(state, scope, PROVIDER).await?;
-    let secret = open_secret(state, &conn, PROVIDER)?;
+    let secret = open_secret(state, &conn)?;
     let (Some(client_id), Some(client_secret)) = (conn.client_id.clone(), secret) else {
         return Err(ApiError::ConnectionIncomplete(
             "the VectorCare connection has no client_id and client_secret; set them with PUT \

@@ -107,7 +107,7 @@ async fn vital_resend(
 ) -> Result<HttpResponse, ApiError> {
     let (sent, subjects) = body.0.provider_body()?;
     let conn = connection(&state, &scope, PROVIDER).await?;
-    let Some(key) = open_secret(&state, &conn, PROVIDER)? else {
+    let Some(key) = open_secret(&state, &conn)? else {
         return Err(ApiError::ConnectionIncomplete(
             "the Vital connection has no api_key; set it with PUT \
              /api/v1/tenants/{tenant}/providers/vital"
