@@ -44,14 +44,12 @@ pub enum Command {
         /// The tenant's webhook URL, e.g. http://127.0.0.1:8080/webhooks/vectorcare/acme-health
         #[arg(long)]
         url: String,
-        /// Providers that sign with a private key (VectorCare): the RSA private key (PEM file)
-        /// whose public half the tenant's connection holds.
-        #[arg(long, value_name = "PEM_FILE")]
-        key: Option<PathBuf>,
-        /// Providers that sign with a shared secret (Vital): the signing secret configured on the
-        /// tenant's connection.
-        #[arg(long)]
-        secret: Option<String>,
+        /// What signs: for providers that sign with a private key (VectorCare), the PEM file of
+        /// the RSA private key whose public half the tenant's connection holds; for providers
+        /// that sign with a shared secret, the secret itself as the tenant's connection holds
+        /// it (`--secret` is the same option).
+        #[arg(long, alias = "secret", value_name = "PEM_FILE|SECRET")]
+        key: Option<String>,
         /// One of the provider's scenarios (`GET /api/v1/providers` lists them); default: its first.
         #[arg(long)]
         scenario: Option<String>,
@@ -192,9 +190,8 @@ pub fn main() -> ExitCode {
                 provider,
                 url,
                 key,
-                secret,
                 scenario,
-            } => simulate(&provider, &url, key, secret, scenario.as_deref()).await,
+            } => simulate(&provider, &url, key, scenario.as_deref()).await,
         }
     });
     match result {
@@ -285,22 +282,21 @@ async fn bench(opts: crate::bench::Options, json: Option<PathBuf>) -> anyhow::Re
 async fn simulate(
     provider: &str,
     url: &str,
-    key: Option<PathBuf>,
-    secret: Option<String>,
+    key: Option<String>,
     scenario: Option<&str>,
 ) -> anyhow::Result<()> {
     use crate::providers::{KeyKind, Provider};
     let provider = Provider::parse(provider).map_err(|e| anyhow::anyhow!(e))?;
     let plugin = provider.plugin();
-    let material = match (plugin.credentials().keys.kind, key, secret) {
-        (KeyKind::RsaPublicKey, Some(path), _) => {
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
+    let material = match (plugin.credentials().keys.kind, key) {
+        (KeyKind::RsaPublicKey, Some(path)) => {
+            std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?
         }
-        (KeyKind::RsaPublicKey, None, _) => {
+        (KeyKind::RsaPublicKey, None) => {
             anyhow::bail!("{provider} needs --key <private key PEM file>")
         }
-        (_, _, Some(secret)) => secret,
-        (_, _, None) => anyhow::bail!("{provider} needs --secret <its signing secret>"),
+        (_, Some(secret)) => secret,
+        (_, None) => anyhow::bail!("{provider} needs --key <its signing secret>"),
     };
     let scenario = scenario
         .or_else(|| plugin.scenarios().first().map(|(n, _)| *n))

@@ -58,7 +58,7 @@ pub enum ApiError {
     Forbidden(String),
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
-    #[error("unknown provider `{0}`; known: vectorcare, vital")]
+    #[error("{0}")]
     UnknownProvider(String),
     #[error("no tenant is configured for this provider at this URL")]
     TenantNotFound,
@@ -216,6 +216,29 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str, &str)] = &[
         "the tenant already has a connection to this provider",
     ),
 ];
+
+/// Reads a JSON value into `T`: a value of the wrong shape answers 422 `validation_failed` with
+/// `errors[].field` set to the offending path, anything else 400 `invalid_json`.
+pub fn from_json<'de, T, D>(de: D) -> Result<T, ApiError>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+{
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            let field = if path == "." {
+                "(body)".to_owned()
+            } else {
+                path
+            };
+            ApiError::Validation(vec![FieldError::new(field, inner.to_string())])
+        } else {
+            ApiError::InvalidJson(inner.to_string())
+        }
+    })
+}
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {

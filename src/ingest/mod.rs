@@ -71,8 +71,7 @@ impl Ingest {
         reference: TenantRef,
         client_ip: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<Admitted, ApiError> {
-        let provider = Provider::parse(provider_name)
-            .map_err(|_| ApiError::UnknownProvider(provider_name.to_owned()))?;
+        let provider = Provider::parse(provider_name).map_err(ApiError::UnknownProvider)?;
         self.metrics
             .webhooks_received
             .get_or_create(&Metrics::provider(provider.as_str()))

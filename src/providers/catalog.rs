@@ -4,22 +4,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use super::action::Action;
 use super::credentials::{FieldKind, KeyKind};
 use super::Provider;
-
-/// One call the gateway makes toward a provider on a tenant's behalf.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Action {
-    /// Stable name, as recorded on the subject's timeline (`accept`).
-    pub name: &'static str,
-    pub label: &'static str,
-    pub method: &'static str,
-    /// The gateway's route, `{tenant}` and the provider's ids as placeholders.
-    pub path: &'static str,
-    pub description: &'static str,
-    /// The body's fields, by name (empty: no body).
-    pub fields: &'static [&'static str],
-}
 
 /// One provider as the catalog shows it.
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::action::ApiAuth;
 use super::KeyMaterial;
 use crate::domain::keys::RsaPublicKeyPem;
 use crate::domain::{mask, parse_cidr, EndpointUrl, SigningSecret};
@@ -23,6 +24,8 @@ pub struct CredentialSpec {
     /// Set when a connection is created, unless the body gives its own.
     pub default_token_url: Option<&'static str>,
     pub default_api_base_url: Option<&'static str>,
+    /// How the connection authenticates the gateway's calls to the provider's API.
+    pub api: ApiAuth,
 }
 
 pub struct KeySpec {
@@ -401,6 +404,7 @@ mod tests {
         secret_context: "test_secret",
         default_token_url: None,
         default_api_base_url: None,
+        api: ApiAuth::None,
     };
 
     #[test]

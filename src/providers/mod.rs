@@ -8,7 +8,9 @@
 //! and one line in [`REGISTRY`]. Its example webhooks go in `tests/fixtures/<name>/`, where the
 //! golden test finds them (`tests/fixtures/golden/<name>_<example>.json`).
 
+pub mod action;
 pub mod catalog;
+pub mod client;
 pub mod credentials;
 pub mod vectorcare;
 pub mod vital;
@@ -78,7 +80,7 @@ pub trait WebhookProvider: Send + Sync + 'static {
     /// Every normalized type this provider's webhooks can become.
     fn event_types(&self) -> &'static [&'static str];
     /// The gateway's calls to the provider on a tenant's behalf.
-    fn actions(&self) -> &'static [catalog::Action] {
+    fn actions(&self) -> &'static [action::Action] {
         &[]
     }
     /// The simulator's scenarios: name and what it sends.

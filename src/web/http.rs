@@ -204,26 +204,7 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge { limit })?;
             let de = &mut serde_json::Deserializer::from_slice(&bytes);
-            match serde_path_to_error::deserialize(de) {
-                Ok(v) => Ok(ApiJson(v)),
-                Err(e) => {
-                    let path = e.path().to_string();
-                    let inner = e.into_inner();
-                    if inner.is_data() {
-                        let field = if path == "." {
-                            "(body)".to_owned()
-                        } else {
-                            path
-                        };
-                        Err(ApiError::Validation(vec![crate::error::FieldError::new(
-                            field,
-                            inner.to_string(),
-                        )]))
-                    } else {
-                        Err(ApiError::InvalidJson(inner.to_string()))
-                    }
-                }
-            }
+            crate::error::from_json(de).map(ApiJson)
         })
     }
 }

@@ -13,8 +13,8 @@ use crate::error::{FieldError, Problem};
 #[openapi(
     info(
         title = "Webhook gateway",
-        description = "Receives VectorCare and Vital (Junction) webhooks per tenant, verifies, \
-normalizes and stores them, and delivers them to tenant callback endpoints. Every error is \
+        description = "Receives healthcare providers' webhooks per tenant (`GET /api/v1/providers` \
+lists the providers), verifies, normalizes and stores them, and delivers them to tenant callback endpoints. Every error is \
 `application/problem+json` with a stable `code`. Authenticate with `Authorization: Bearer <token>`; \
 the first admin token comes from `gateway token create --role admin`.",
     ),
@@ -23,7 +23,7 @@ the first admin token comes from `gateway token create --role admin`.",
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "tenants", description = "Customer organizations"),
-        (name = "providers", description = "A tenant's VectorCare and Vital connections: keys, credentials, webhook URLs"),
+        (name = "providers", description = "The providers, and a tenant's connections to them: keys, credentials, webhook URLs"),
         (name = "endpoints", description = "A tenant's callback endpoints and their signing secrets"),
         (name = "webhooks", description = "Where providers post: per-tenant webhook URLs"),
         (name = "events", description = "Stored events: normalized and raw, with subject timelines"),

@@ -12,8 +12,8 @@ use crate::delivery::Dispatcher;
 use crate::domain::TokenId;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::providers::client::ProviderClient;
 use crate::rate_limit::KeyedLimiter;
-use crate::web::actions::client::ProviderClient;
 use crate::web::auth::jwt::JwtKeys;
 
 /// Cheap to clone.

@@ -47,12 +47,12 @@ pub struct CustomerQuery {
 /// Receive a webhook (tenant in the path)
 ///
 /// The URL to give the provider: `{tenant}` is the tenant's slug or id. The body is verified
-/// with the tenant's keys (VectorCare: `X-VectorCare-Signature`; Vital: `svix-*` or `webhook-*`
-/// headers), stored with its normalized form, and acknowledged after the commit.
+/// with the tenant's keys as the provider signs (`GET /api/v1/providers`), stored with its
+/// normalized form, and acknowledged after the commit.
 #[utoipa::path(
     tag = "webhooks",
     params(
-        ("provider" = Provider, Path, description = "`vectorcare` or `vital`"),
+        ("provider" = Provider, Path, description = "A provider's name, as `GET /api/v1/providers` lists them"),
         ("tenant" = String, Path, description = "Tenant slug or id"),
     ),
     request_body(content = Object, description = "The provider's webhook body, exactly as it sends it"),
@@ -79,11 +79,11 @@ async fn receive_by_path(
 
 /// Receive a webhook (tenant by customer id)
 ///
-/// VectorCare's documented pattern: one URL per customer organization, told apart by
-/// `?customer_id=`. Same checks and answers as the path form.
+/// One URL per customer organization, told apart by `?customer_id=` (VectorCare's documented
+/// pattern). Same checks and answers as the path form.
 #[utoipa::path(
     tag = "webhooks",
-    params(("provider" = Provider, Path, description = "`vectorcare` or `vital`"), CustomerQuery),
+    params(("provider" = Provider, Path, description = "A provider's name, as `GET /api/v1/providers` lists them"), CustomerQuery),
     request_body(content = Object, description = "The provider's webhook body, exactly as it sends it"),
     responses(
         (status = 200, body = Ack),

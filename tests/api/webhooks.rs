@@ -1116,7 +1116,7 @@ async fn the_simulator_sends_signed_scenarios_that_the_gateway_accepts() {
         "vital".into(),
         "--url".into(),
         w.app.url("/webhooks/vital/acme"),
-        "--secret".into(),
+        "--key".into(),
         VITAL_SECRET.into(),
         "--scenario".into(),
         "phlebotomy".into(),

@@ -2,11 +2,13 @@
 //! that run before anything is sent (a request VectorCare would refuse never leaves).
 
 use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, FieldError};
+use crate::providers::action::{Call, Request};
 
 /// VectorCare's limit for notes and reasons.
 pub const MAX_TEXT: usize = 450;
@@ -93,21 +95,35 @@ pub struct ChangeRequest {
     pub change_reason: String,
 }
 
-/// One VectorCare Open API call: its name in the action record, its method and path below
-/// `requests/{id}/`, and the body sent once the input passed the local checks.
-pub trait VectorCareCall {
-    const ACTION: &'static str;
+/// One VectorCare Open API call: its method and path below `requests/{id}/`, and the body sent
+/// once the input passed the local checks.
+pub trait VectorCareCall: DeserializeOwned {
     const METHOD: reqwest::Method;
     const PATH: &'static str;
     fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError>;
 }
 
+/// Plans a call on the request named in the route: the body is checked first, then the id.
+pub fn plan<C: VectorCareCall>(r: &Request) -> Result<Call, ApiError> {
+    let body = r.body::<C>()?.provider_body(r.now)?;
+    let id = r.subject_segment("request must be a VectorCare service_request_id")?;
+    Ok(Call {
+        method: C::METHOD,
+        path: format!("requests/{id}/{}", C::PATH),
+        body: Some(body),
+        subjects: vec![Some(id)],
+    })
+}
+
 /// Accepting and declining take the same body.
+#[derive(Deserialize)]
+#[serde(transparent)]
 pub struct Accept(pub ResponseNotes);
+#[derive(Deserialize)]
+#[serde(transparent)]
 pub struct Decline(pub ResponseNotes);
 
 impl VectorCareCall for Accept {
-    const ACTION: &'static str = "accept";
     const METHOD: reqwest::Method = reqwest::Method::PUT;
     const PATH: &'static str = "accept/";
     fn provider_body(&self, _: DateTime<Utc>) -> Result<Value, ApiError> {
@@ -116,7 +132,6 @@ impl VectorCareCall for Accept {
 }
 
 impl VectorCareCall for Decline {
-    const ACTION: &'static str = "decline";
     const METHOD: reqwest::Method = reqwest::Method::PUT;
     const PATH: &'static str = "decline/";
     fn provider_body(&self, _: DateTime<Utc>) -> Result<Value, ApiError> {
@@ -190,7 +205,6 @@ impl ResponseNotes {
 }
 
 impl VectorCareCall for StateUpdate {
-    const ACTION: &'static str = "state";
     const METHOD: reqwest::Method = reqwest::Method::POST;
     const PATH: &'static str = "state/";
     fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError> {
@@ -213,7 +227,6 @@ impl VectorCareCall for StateUpdate {
 }
 
 impl VectorCareCall for LocationUpdate {
-    const ACTION: &'static str = "locations";
     const METHOD: reqwest::Method = reqwest::Method::POST;
     const PATH: &'static str = "locations/";
     fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError> {
@@ -280,7 +293,6 @@ impl VectorCareCall for LocationUpdate {
 }
 
 impl VectorCareCall for ProposeTime {
-    const ACTION: &'static str = "best_time";
     const METHOD: reqwest::Method = reqwest::Method::PUT;
     const PATH: &'static str = "best-time/";
     fn provider_body(&self, _: DateTime<Utc>) -> Result<Value, ApiError> {
@@ -293,7 +305,6 @@ impl VectorCareCall for ProposeTime {
 }
 
 impl VectorCareCall for ChangeRequest {
-    const ACTION: &'static str = "change_request";
     const METHOD: reqwest::Method = reqwest::Method::POST;
     const PATH: &'static str = "change-request/";
     fn provider_body(&self, _: DateTime<Utc>) -> Result<Value, ApiError> {
@@ -307,26 +318,6 @@ impl VectorCareCall for ChangeRequest {
             })),
             _ => invalid(errors),
         }
-    }
-}
-
-/// A VectorCare `service_request_id` as a path segment of the provider's URL: nothing that could
-/// change the path (`/`, `..`, `?`) gets through.
-pub fn request_ref(id: &str) -> Result<&str, ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id != "."
-        && id != ".."
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(id)
-    } else {
-        Err(ApiError::InvalidPath(
-            "request must be a VectorCare service_request_id (letters, digits, `-`, `_`, `.`)"
-                .into(),
-        ))
     }
 }
 
@@ -376,13 +367,5 @@ mod tests {
             response_notes: Some("x".repeat(451)),
         };
         assert_eq!(codes(long.notes_body()), vec!["response_notes"]);
-    }
-
-    #[test]
-    fn request_ids_cannot_change_the_provider_path() {
-        assert!(request_ref("VC-123_a.b").is_ok());
-        for bad in ["", "..", "a/b", "a?b", "a%2Fb", "a b"] {
-            assert!(request_ref(bad).is_err(), "{bad}");
-        }
     }
 }

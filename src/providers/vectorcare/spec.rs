@@ -1,8 +1,11 @@
 //! VectorCare as a plug-in: its connection's fields, the types it emits, the calls the gateway
 //! makes to its Open API, and how the simulator plays it.
 
+use super::actions::{
+    plan, Accept, ChangeRequest, Decline, LocationUpdate, ProposeTime, ResponseNotes, StateUpdate,
+};
 use crate::normalize::types;
-use crate::providers::catalog::Action;
+use crate::providers::action::{input, Action, ApiAuth};
 use crate::providers::credentials::{
     CredentialSpec, Field, FieldKind, KeyKind, KeySpec, Target, IP_ALLOWLIST,
 };
@@ -55,6 +58,7 @@ pub static CREDENTIALS: CredentialSpec = CredentialSpec {
     secret_context: "vectorcare_client_secret",
     default_token_url: Some(TOKEN_URL),
     default_api_base_url: Some(API_BASE_URL),
+    api: ApiAuth::ClientCredentials { scope: None },
 };
 
 pub const EVENT_TYPES: &[&str] = &[
@@ -65,6 +69,8 @@ pub const EVENT_TYPES: &[&str] = &[
     types::TRANSPORT_WITHDRAWN,
 ];
 
+const REQUEST: Option<(&str, &str)> = Some(("request", "VectorCare service_request_id"));
+
 pub static ACTIONS: [Action; 6] = [
     Action {
         name: "accept",
@@ -73,6 +79,12 @@ pub static ACTIONS: [Action; 6] = [
         path: "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/accept",
         description: "Accept a broadcast request.",
         fields: &["response_notes"],
+        details: "Accepts a VectorCare service request broadcast to this tenant \
+                  (`PUT requests/{id}/accept/`). `response_notes` is optional, at most 450 \
+                  characters. Send `{}` for none.",
+        subject: REQUEST,
+        input: Some(input::<ResponseNotes>),
+        plan: plan::<Accept>,
     },
     Action {
         name: "decline",
@@ -81,6 +93,11 @@ pub static ACTIONS: [Action; 6] = [
         path: "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/decline",
         description: "Decline a broadcast request.",
         fields: &["response_notes"],
+        details: "Declines a VectorCare service request broadcast to this tenant \
+                  (`PUT requests/{id}/decline/`).",
+        subject: REQUEST,
+        input: Some(input::<ResponseNotes>),
+        plan: plan::<Decline>,
     },
     Action {
         name: "state",
@@ -89,6 +106,11 @@ pub static ACTIONS: [Action; 6] = [
         path: "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/state",
         description: "Report the transport's state (en route, arrived, on board, ...).",
         fields: &["name", "timestamp"],
+        details: "Reports progress on an assigned request (`POST requests/{id}/state/`): a known \
+                  state name and when it happened (UTC, not in the future, at most 7 days ago).",
+        subject: REQUEST,
+        input: Some(input::<StateUpdate>),
+        plan: plan::<StateUpdate>,
     },
     Action {
         name: "locations",
@@ -97,6 +119,12 @@ pub static ACTIONS: [Action; 6] = [
         path: "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/locations",
         description: "Report the vehicle's positions.",
         fields: &["locations"],
+        details: "Sends the vehicle's positions (`POST requests/{id}/locations/`): 1 to 200 \
+                  points, each with `lat`, `lng`, `alt` and `timestamp` (Unix seconds, not in \
+                  the future, at most 7 days ago).",
+        subject: REQUEST,
+        input: Some(input::<LocationUpdate>),
+        plan: plan::<LocationUpdate>,
     },
     Action {
         name: "best_time",
@@ -105,6 +133,10 @@ pub static ACTIONS: [Action; 6] = [
         path: "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/best-time",
         description: "Propose the best pickup time for a broadcast.",
         fields: &["proposed_agreed_dt"],
+        details: "Proposes a pickup time for a request (`PUT requests/{id}/best-time/`), in UTC.",
+        subject: REQUEST,
+        input: Some(input::<ProposeTime>),
+        plan: plan::<ProposeTime>,
     },
     Action {
         name: "change_request",
@@ -113,5 +145,10 @@ pub static ACTIONS: [Action; 6] = [
         path: "/api/v1/tenants/{tenant}/vectorcare/requests/{request}/change-request",
         description: "Ask to change the agreed time of an assigned request.",
         fields: &["agreed_dt", "change_reason"],
+        details: "Asks to change the agreed time (`POST requests/{id}/change-request/`), with a \
+                  reason of at most 450 characters.",
+        subject: REQUEST,
+        input: Some(input::<ChangeRequest>),
+        plan: plan::<ChangeRequest>,
     },
 ];

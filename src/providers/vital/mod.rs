@@ -7,6 +7,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::json;
 
+pub mod actions;
 pub mod simulate;
 pub mod spec;
 

@@ -1,8 +1,9 @@
 //! Vital / Junction as a plug-in: its connection's fields, the types it emits, the call the
 //! gateway makes to its API, and how the simulator plays it.
 
+use super::actions::{plan_resend, ResendEvents};
 use crate::normalize::types;
-use crate::providers::catalog::Action;
+use crate::providers::action::{input, Action, ApiAuth};
 use crate::providers::credentials::{
     CredentialSpec, Field, FieldKind, KeyKind, KeySpec, Target, IP_ALLOWLIST,
 };
@@ -53,6 +54,7 @@ pub static CREDENTIALS: CredentialSpec = CredentialSpec {
     secret_context: "vital_api_key",
     default_token_url: None,
     default_api_base_url: Some("https://api.us.junction.com/"),
+    api: ApiAuth::ApiKeyHeader("x-vital-api-key"),
 };
 
 pub const EVENT_TYPES: &[&str] = &[
@@ -71,4 +73,10 @@ pub static ACTIONS: [Action; 1] = [Action {
     path: "/api/v1/tenants/{tenant}/vital/resend-events",
     description: "Ask Vital to send again the webhooks of some orders, or of a time range.",
     fields: &["order_ids", "start_at", "end_at"],
+    details: "Asks Vital to replay the latest webhook of the given orders \
+              (`POST /v3/order/resend_events` with the connection's API key), to recover events \
+              missed while an endpoint was down.",
+    subject: None,
+    input: Some(input::<ResendEvents>),
+    plan: plan_resend,
 }];

@@ -1,11 +1,10 @@
-//! Where the gateway acts toward the providers on a tenant's behalf: VectorCare's Open API
-//! (accept, decline, state, locations, best time, change request) with the tenant's OAuth2 client
-//! credentials, and Vital's resend of missed webhooks with the tenant's API key. Inputs are
-//! checked before any call; every call is recorded and shows in its subject's timeline.
+//! Where the gateway acts toward the providers on a tenant's behalf. Each provider declares its
+//! actions in its folder (`crate::providers::action`); here they become routes (`routes`), run
+//! with the tenant's connection (`call`), and are recorded: every call shows in its subject's
+//! timeline and in `GET /tenants/{tenant}/actions`. Inputs are checked before any call.
 
-pub mod client;
-mod vectorcare;
-mod vital;
+mod call;
+mod routes;
 
 use actix_web::{get, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -14,7 +13,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -23,16 +21,14 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::domain::ActionId;
 use crate::error::{ApiError, FieldError};
 use crate::providers::Provider;
-use crate::store::{for_tenant, provider_action, provider_connection};
+use crate::store::{for_tenant, provider_action};
 use crate::web::auth::TenantScope;
 use crate::web::pagination::{finish, PageQuery};
 use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    vectorcare::configure(cfg);
-    vital::configure(cfg);
-    cfg.service(list_actions);
+    cfg.service(routes::Routes).service(list_actions);
 }
 
 /// One call made to a provider on a tenant's behalf, as recorded.
@@ -40,9 +36,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct ActionRecord {
     pub id: ActionId,
     pub provider: Provider,
-    /// `accept`, `decline`, `state`, `locations`, `best_time`, `change_request`, `resend_events`.
+    /// The action's name, as `GET /api/v1/providers` lists it (`accept`).
     pub action: String,
-    /// The VectorCare request or Vital order concerned.
+    /// The subject concerned (a transport request, a trip, an order).
     pub subject: Option<String>,
     /// `succeeded`, `failed`, or `pending` while the call runs (or if the process stopped mid-call).
     pub outcome: String,
@@ -112,134 +108,6 @@ pub enum ActionErrors {
     Timeout(crate::error::Problem),
 }
 
-/// What a provider answered, or why no answer could be had.
-struct Called {
-    status: Option<u16>,
-    result: Result<Option<Value>, ApiError>,
-}
-
-impl Called {
-    fn failed(e: ApiError) -> Self {
-        Self {
-            status: None,
-            result: Err(e),
-        }
-    }
-}
-
-/// The provider's own words from an error body: common JSON fields, else the text.
-fn provider_message(body: &[u8]) -> Option<String> {
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        for key in ["detail", "message", "error_description", "error", "errors"] {
-            match v.get(key) {
-                Some(Value::String(s)) if !s.is_empty() => return Some(s.clone()),
-                Some(other @ (Value::Array(_) | Value::Object(_))) => {
-                    return Some(other.to_string())
-                }
-                _ => {}
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(body).trim().to_owned();
-    (!text.is_empty()).then(|| text.chars().take(500).collect())
-}
-
-/// Maps a provider's answer to ours. 2xx passes through; the rest become problems carrying the
-/// provider's message.
-async fn interpret(name: &str, res: reqwest::Response) -> Called {
-    let status = res.status();
-    let wait = crate::delivery::send::retry_after(res.headers()).map(|d| d.as_secs().max(1));
-    let body = res.bytes().await.unwrap_or_default();
-    let said = provider_message(&body);
-    let with = |what: &str| match &said {
-        Some(m) => format!("{name} {what}: {m}"),
-        None => format!("{name} {what}"),
-    };
-    let result = match status.as_u16() {
-        200..=299 => Ok(serde_json::from_slice::<Value>(&body).ok()),
-        400 => Err(ApiError::ProviderBadRequest(with(
-            "refused the request (400)",
-        ))),
-        401 => Err(ApiError::ProviderCredentialsRejected(with(
-            "refused the connection's credentials (401)",
-        ))),
-        403 => Err(ApiError::ProviderForbidden(with(
-            "says this is not available to the tenant (403)",
-        ))),
-        404 => Err(ApiError::ProviderNotFound(with("does not know it (404)"))),
-        429 => Err(ApiError::ProviderRateLimited {
-            message: with("asks to slow down (429)"),
-            retry_after_secs: wait,
-        }),
-        other => Err(ApiError::ProviderFailed(with(&format!("answered {other}")))),
-    };
-    Called {
-        status: Some(status.as_u16()),
-        result,
-    }
-}
-
-fn unreachable(name: &str, e: &reqwest::Error) -> ApiError {
-    ApiError::ProviderUnreachable(format!(
-        "{name} could not be reached: {}",
-        client::error_chain(e)
-    ))
-}
-
-/// Opens a connection's sealed secret (client secret or API key).
-fn open_secret(
-    state: &AppState,
-    conn: &provider_connection::Model,
-) -> Result<Option<SecretString>, ApiError> {
-    let Some(sealed) = &conn.secret_ciphertext else {
-        return Ok(None);
-    };
-    state
-        .cipher
-        .open(
-            sealed,
-            &provider_connection::secret_context(conn.provider, &conn.id),
-        )
-        .map(Some)
-        .map_err(|_| {
-            ApiError::internal(anyhow::anyhow!(
-                "a stored provider secret could not be decrypted"
-            ))
-        })
-}
-
-fn base_url(conn: &provider_connection::Model, name: &str) -> Result<reqwest::Url, ApiError> {
-    let base = conn.api_base_url.as_deref().ok_or_else(|| {
-        ApiError::ConnectionIncomplete(format!("the {name} connection has no api_base_url"))
-    })?;
-    // Relative paths join below the base only when it ends with a slash.
-    let base = if base.ends_with('/') {
-        base.to_owned()
-    } else {
-        format!("{base}/")
-    };
-    reqwest::Url::parse(&base).map_err(|e| {
-        ApiError::ConnectionIncomplete(format!("the {name} connection's api_base_url: {e}"))
-    })
-}
-
-async fn connection(
-    state: &AppState,
-    scope: &TenantScope,
-    provider: Provider,
-) -> Result<provider_connection::Model, ApiError> {
-    provider_connection::find_for_tenant(&state.db, scope.id(), provider)
-        .await?
-        .ok_or_else(|| {
-            ApiError::ConnectionIncomplete(format!(
-                "the tenant has no {} connection; create it with PUT /api/v1/tenants/{}/providers/{}",
-                provider.as_str(),
-                scope.tenant.slug,
-                provider.as_str()
-            ))
-        })
-}
-
 /// Who asks, for whom, in which API request.
 struct Ctx<'a> {
     state: &'a AppState,
@@ -271,7 +139,7 @@ async fn recorded<F>(
     call: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: std::future::Future<Output = Called>,
+    F: std::future::Future<Output = call::Called>,
 {
     let (state, scope) = (ctx.state, ctx.scope);
     let now = Utc::now();
@@ -358,7 +226,7 @@ where
 #[into_params(parameter_in = Query)]
 pub struct ActionFilter {
     pub provider: Option<Provider>,
-    /// A VectorCare request or Vital order id.
+    /// A subject: a transport request, trip or order id.
     pub subject: Option<String>,
 }
 

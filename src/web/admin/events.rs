@@ -257,7 +257,7 @@ async fn get_event(
     tag = "events",
     params(
         ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("subject" = String, Path, description = "VectorCare service_request_id or Vital order id")
+        ("subject" = String, Path, description = "The subject: a transport request, trip or order id")
     ),
     responses((status = 200, body = Timeline), CommonErrors),
     security(("bearer" = []))

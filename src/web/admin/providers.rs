@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, ModelTrait};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -15,7 +15,7 @@ use crate::crypto::Cipher;
 use crate::domain::{mask, ConnectionId, KeyId, TenantId};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::providers::catalog::ProviderInfo;
-use crate::providers::credentials::{ConnectionChange, FieldKind, KeyKind, NewKey};
+use crate::providers::credentials::{ConnectionChange, FieldKind, NewKey};
 use crate::providers::Provider;
 use crate::store::{provider_connection, provider_key, tenant};
 use crate::web::auth::{Principal, TenantScope};
@@ -38,7 +38,8 @@ pub struct WebhookUrls {
     /// By slug: `{public_url}/webhooks/{provider}/{slug}`.
     #[schema(example = "https://gateway.example.com/webhooks/vectorcare/acme-health")]
     pub path: String,
-    /// By customer id (VectorCare's documented pattern); `null` when the tenant has none.
+    /// By customer id (one URL per customer organization, told apart by `?customer_id=`);
+    /// `null` when the tenant has none.
     #[schema(example = "https://gateway.example.com/webhooks/vectorcare?customer_id=123")]
     pub customer_id: Option<String>,
 }
@@ -60,7 +61,7 @@ pub fn webhook_urls(
     }
 }
 
-/// One verification key: an RSA public key (VectorCare) or a signing secret (Vital).
+/// One verification key: a public key or a signing secret, as the provider's key kind says.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerificationKey {
     pub id: KeyId,
@@ -95,12 +96,12 @@ pub struct Connection {
     pub id: ConnectionId,
     pub tenant_id: TenantId,
     pub provider: Provider,
-    /// VectorCare OAuth2 client id.
+    /// OAuth2 client id, for providers whose API uses client credentials.
     pub client_id: Option<String>,
-    /// Masked VectorCare client secret or Vital API key.
+    /// The connection's one secret (client secret or API key), masked.
     #[schema(example = "****Qx7d")]
     pub secret_hint: Option<String>,
-    /// VectorCare OAuth2 token URL.
+    /// OAuth2 token URL.
     pub token_url: Option<String>,
     /// Provider API base URL.
     pub api_base_url: Option<String>,
@@ -113,14 +114,33 @@ pub struct Connection {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Add one key: the provider's `add_key_field` (`public_key_pem` for VectorCare,
-/// `signing_secret` for Vital).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddKeyInput {
-    pub public_key_pem: Option<String>,
-    pub signing_secret: Option<String>,
+/// Add one key: an object with the provider's `add_key_field` only (`GET /api/v1/providers`).
+pub struct AddKeyInput;
+
+impl utoipa::PartialSchema for AddKeyInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let mut one_of = OneOfBuilder::new();
+        for p in Provider::all() {
+            let keys = &p.plugin().credentials().keys;
+            one_of = one_of.item(
+                ObjectBuilder::new()
+                    .title(Some(format!("{} key", p.plugin().display_name())))
+                    .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                    .property(
+                        keys.add_field,
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .description(Some(format!("A key to add: {}", keys.label))),
+                    )
+                    .required(keys.add_field),
+            );
+        }
+        one_of.into()
+    }
 }
+
+impl ToSchema for AddKeyInput {}
 
 /// A connection's body: the fields of the provider's credential spec
 /// (`GET /api/v1/providers` lists them). On update, absent fields keep their value; the key
@@ -436,7 +456,8 @@ async fn delete_connection(
 /// Add a verification key
 ///
 /// Admin only. For key rotation: add the new key, let the provider switch, then delete the old
-/// one; until then either verifies. VectorCare takes `public_key_pem`, Vital `signing_secret`.
+/// one; until then either verifies. The body's one field is the provider's `add_key_field`
+/// (`GET /api/v1/providers`).
 #[utoipa::path(
     tag = "providers",
     params(
@@ -457,33 +478,30 @@ async fn add_key(
     state: web::Data<AppState>,
     scope: TenantScope,
     path: web::Path<(String, String)>,
-    body: ApiJson<AddKeyInput>,
+    body: ApiJson<serde_json::Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     scope.principal.require_admin()?;
     let provider = provider_from_path(&path.1)?;
     let spec = provider.plugin().credentials();
     let field = spec.keys.add_field;
-    let (text, other, other_field) = match spec.keys.kind {
-        KeyKind::RsaPublicKey => (
-            &body.0.public_key_pem,
-            &body.0.signing_secret,
-            "signing_secret",
-        ),
-        _ => (
-            &body.0.signing_secret,
-            &body.0.public_key_pem,
-            "public_key_pem",
-        ),
-    };
     let mut errors = Vec::new();
-    if other.is_some() {
+    for name in body.0.keys().filter(|name| name.as_str() != field) {
         errors.push(FieldError::new(
-            other_field,
-            format!("does not apply to {provider}"),
+            name.as_str(),
+            format!("does not apply to {provider}; its key field is `{field}`"),
         ));
     }
+    let text = match body.0.get(field) {
+        Some(Value::String(t)) => Some(t),
+        Some(_) => {
+            errors.push(FieldError::new(field, "must be a string"));
+            None
+        }
+        None => None,
+    };
     let keys = match text {
         Some(t) => spec.parse_keys(field, std::slice::from_ref(t), &mut errors),
+        None if body.0.get(field).is_some() => Vec::new(),
         None => {
             errors.push(FieldError::new(field, "is required"));
             Vec::new()

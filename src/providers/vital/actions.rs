@@ -1,27 +1,13 @@
-//! Vital's resend of missed webhooks, as a route.
+//! Vital's resend of missed webhooks (`POST /v3/order/resend_events` with the connection's API
+//! key), to recover events missed while an endpoint was down.
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{
-    base_url, connection, interpret, open_secret, recorded, unreachable, ActionErrors,
-    ActionResult, Called, Ctx,
-};
 use crate::error::{ApiError, FieldError};
-use crate::providers::vital::PROVIDER;
-use crate::web::auth::TenantScope;
-use crate::web::http::ApiJson;
-use crate::web::responses::CommonErrors;
-use crate::web::AppState;
-
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(vital_resend);
-}
+use crate::providers::action::{Call, Request};
 
 /// Which Vital orders to replay: their ids, or a window of at most 60 days.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,7 +23,7 @@ pub struct ResendEvents {
 
 impl ResendEvents {
     /// The body for Vital, and the orders (timeline subjects) it concerns.
-    fn provider_body(&self) -> Result<(Value, Vec<Option<String>>), ApiError> {
+    pub fn provider_body(&self) -> Result<(Value, Vec<Option<String>>), ApiError> {
         let mut errors = Vec::new();
         let out = match (&self.order_ids, self.start_at, self.end_at) {
             (Some(ids), None, None) => {
@@ -87,57 +73,12 @@ impl ResendEvents {
     }
 }
 
-/// Resend Vital webhooks
-///
-/// Asks Vital to replay the latest webhook of the given orders (`POST /v3/order/resend_events`
-/// with the connection's API key), to recover events missed while an endpoint was down.
-#[utoipa::path(
-    tag = "provider actions",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
-    request_body = ResendEvents,
-    responses((status = 200, body = ActionResult), ActionErrors, CommonErrors),
-    security(("bearer" = []))
-)]
-#[post("/tenants/{tenant}/vital/resend-events")]
-async fn vital_resend(
-    state: web::Data<AppState>,
-    scope: TenantScope,
-    req: HttpRequest,
-    body: ApiJson<ResendEvents>,
-) -> Result<HttpResponse, ApiError> {
-    let (sent, subjects) = body.0.provider_body()?;
-    let conn = connection(&state, &scope, PROVIDER).await?;
-    let Some(key) = open_secret(&state, &conn)? else {
-        return Err(ApiError::ConnectionIncomplete(
-            "the Vital connection has no api_key; set it with PUT \
-             /api/v1/tenants/{tenant}/providers/vital"
-                .into(),
-        ));
-    };
-    let url = base_url(&conn, "Vital")?
-        .join("v3/order/resend_events")
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("building the Vital URL: {e}")))?;
-    let call = async {
-        match state
-            .providers
-            .http
-            .post(url)
-            .header("x-vital-api-key", key.expose_secret())
-            .json(&sent)
-            .send()
-            .await
-        {
-            Ok(res) => interpret("Vital", res).await,
-            Err(e) => Called::failed(unreachable("Vital", &e)),
-        }
-    };
-    recorded(
-        &Ctx::new(&state, &scope, &req),
-        PROVIDER,
-        "resend_events",
+pub fn plan_resend(r: &Request) -> Result<Call, ApiError> {
+    let (body, subjects) = r.body::<ResendEvents>()?.provider_body()?;
+    Ok(Call {
+        method: reqwest::Method::POST,
+        path: "v3/order/resend_events".into(),
+        body: Some(body),
         subjects,
-        &sent,
-        call,
-    )
-    .await
+    })
 }

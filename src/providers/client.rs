@@ -1,22 +1,26 @@
 //! The gateway as the providers' client: one HTTP client (no redirects, bounded time) and the
-//! OAuth2 token cache for VectorCare's client credentials.
+//! OAuth2 token cache for connections that use client credentials. A token is fetched once and
+//! shared by every call of its connection until it expires (some providers limit token requests:
+//! Uber allows 100 an hour, and a new token can invalidate the oldest).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
-use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, TokenResponse, TokenUrl};
+use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::ConnectionId;
 use crate::error::ApiError;
 
-/// A VectorCare token lives this long when the token endpoint does not say (`expires_in` 3600).
+/// A token lives this long when the token endpoint does not say.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// What the token endpoint needs, read from the tenant's connection.
 pub struct Credentials {
+    /// The provider's name for messages (`VectorCare`).
+    pub provider: &'static str,
     pub connection: ConnectionId,
     /// The connection's `updated_at`: it changes with its credentials or URLs, and an old token
     /// is dropped then.
@@ -24,6 +28,7 @@ pub struct Credentials {
     pub client_id: String,
     pub client_secret: SecretString,
     pub token_url: String,
+    pub scope: Option<&'static str>,
 }
 
 /// A cached access token and when to fetch the next one (at 80 % of its lifetime).
@@ -114,18 +119,47 @@ impl ProviderClient {
         let url = TokenUrl::new(c.token_url.clone()).map_err(|e| {
             ApiError::ConnectionIncomplete(format!("the connection's token_url is not valid: {e}"))
         })?;
-        // The credentials go in the form body, as VectorCare documents.
+        // The credentials go in the form body, as VectorCare and Uber document.
         let client = BasicClient::new(ClientId::new(c.client_id.clone()))
             .set_client_secret(ClientSecret::new(
                 c.client_secret.expose_secret().to_owned(),
             ))
             .set_token_uri(url)
             .set_auth_type(AuthType::RequestBody);
-        match client
-            .exchange_client_credentials()
-            .request_async(&self.http)
-            .await
-        {
+        let mut exchange = client.exchange_client_credentials();
+        if let Some(scope) = c.scope {
+            exchange = exchange.add_scope(Scope::new(scope.to_owned()));
+        }
+        let name = c.provider;
+        // The status is kept: a token endpoint that limits requests (Uber: 100 an hour) answers
+        // 429 with a body that is no OAuth2 error, and the caller should hear "slow down".
+        let limited = Mutex::new(None);
+        let http = |request: oauth2::HttpRequest| {
+            let sent = oauth2::AsyncHttpClient::call(&self.http, request);
+            let limited = &limited;
+            async move {
+                let answer = sent.await?;
+                if answer.status().as_u16() == 429 {
+                    let wait = answer
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    *limited.lock().unwrap_or_else(|p| p.into_inner()) = Some(wait);
+                }
+                Ok::<_, oauth2::HttpClientError<reqwest::Error>>(answer)
+            }
+        };
+        let answer = exchange.request_async(&http).await;
+        if answer.is_err() {
+            if let Some(wait) = *limited.lock().unwrap_or_else(|p| p.into_inner()) {
+                return Err(ApiError::ProviderRateLimited {
+                    message: format!("{name}'s token endpoint asks to slow down (429)"),
+                    retry_after_secs: wait,
+                });
+            }
+        }
+        match answer {
             Ok(answer) => {
                 let lifetime = answer
                     .expires_in()
@@ -140,28 +174,27 @@ impl ProviderClient {
                 if *r.error() == BasicErrorResponseType::InvalidClient =>
             {
                 tracing::warn!(connection = %c.connection, "the provider refused the connection's client credentials");
-                Err(ApiError::ProviderCredentialsRejected(
-                    "VectorCare refused this connection's client credentials (invalid_client): \
-                     set a valid client_id and client_secret on the tenant's VectorCare connection"
-                        .into(),
-                ))
+                Err(ApiError::ProviderCredentialsRejected(format!(
+                    "{name} refused this connection's client credentials (invalid_client): \
+                     set a valid client_id and client_secret on the tenant's {name} connection"
+                )))
             }
             Err(RequestTokenError::ServerResponse(r)) => Err(ApiError::ProviderFailed(format!(
-                "VectorCare's token endpoint answered `{}`{}",
+                "{name}'s token endpoint answered `{}`{}",
                 r.error(),
                 r.error_description()
                     .map(|d| format!(": {d}"))
                     .unwrap_or_default()
             ))),
             Err(RequestTokenError::Request(e)) => Err(ApiError::ProviderUnreachable(format!(
-                "VectorCare's token endpoint could not be reached: {}",
+                "{name}'s token endpoint could not be reached: {}",
                 error_chain(&e)
             ))),
-            Err(RequestTokenError::Parse(_, _)) => Err(ApiError::ProviderFailed(
-                "VectorCare's token endpoint answered something that is not a token".into(),
-            )),
+            Err(RequestTokenError::Parse(_, _)) => Err(ApiError::ProviderFailed(format!(
+                "{name}'s token endpoint answered something that is not a token"
+            ))),
             Err(RequestTokenError::Other(m)) => Err(ApiError::ProviderFailed(format!(
-                "VectorCare's token endpoint failed: {m}"
+                "{name}'s token endpoint failed: {m}"
             ))),
         }
     }
