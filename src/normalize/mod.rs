@@ -168,6 +168,15 @@ pub mod types {
     pub const LAB_RESULT_CRITICAL: &str = "lab.result.critical";
     pub const LAB_OTHER: &str = "lab.other";
 
+    /// Every type of a transport request, in its lifecycle's order.
+    pub const TRANSPORT: &[&str] = &[
+        TRANSPORT_OFFERED,
+        TRANSPORT_ASSIGNED,
+        TRANSPORT_UPDATED,
+        TRANSPORT_COMPLETED,
+        TRANSPORT_WITHDRAWN,
+    ];
+
     pub const ALL: &[&str] = &[
         TRANSPORT_OFFERED,
         TRANSPORT_ASSIGNED,

@@ -69,22 +69,46 @@ pub enum Rejection {
     InvalidPayload(String),
 }
 
-pub trait WebhookProvider: Send + Sync + 'static {
+/// What a provider is, declared once in its `spec.rs`.
+pub struct About {
     /// The name in URLs and stored rows (`vectorcare`): stable.
-    fn name(&self) -> &'static str;
-    fn display_name(&self) -> &'static str;
+    pub name: &'static str,
+    pub display_name: &'static str,
     /// One line on what the provider is.
-    fn summary(&self) -> &'static str;
+    pub summary: &'static str,
     /// What a tenant's connection holds, and how each field is checked.
-    fn credentials(&self) -> &'static CredentialSpec;
+    pub credentials: &'static CredentialSpec,
     /// Every normalized type this provider's webhooks can become.
-    fn event_types(&self) -> &'static [&'static str];
+    pub event_types: &'static [&'static str],
     /// The gateway's calls to the provider on a tenant's behalf.
-    fn actions(&self) -> &'static [action::Action] {
-        &[]
+    pub actions: &'static [action::Action],
+    /// The simulator's scenarios: name and what it sends (the first is the default).
+    pub scenarios: &'static [(&'static str, &'static str)],
+}
+
+pub trait WebhookProvider: Send + Sync + 'static {
+    fn about(&self) -> &'static About;
+    fn name(&self) -> &'static str {
+        self.about().name
     }
-    /// The simulator's scenarios: name and what it sends.
-    fn scenarios(&self) -> &'static [(&'static str, &'static str)];
+    fn display_name(&self) -> &'static str {
+        self.about().display_name
+    }
+    fn summary(&self) -> &'static str {
+        self.about().summary
+    }
+    fn credentials(&self) -> &'static CredentialSpec {
+        self.about().credentials
+    }
+    fn event_types(&self) -> &'static [&'static str] {
+        self.about().event_types
+    }
+    fn actions(&self) -> &'static [action::Action] {
+        self.about().actions
+    }
+    fn scenarios(&self) -> &'static [(&'static str, &'static str)] {
+        self.about().scenarios
+    }
     /// The bodies of a scenario, in order; `None` for an unknown name.
     fn scenario(&self, name: &str) -> Option<Vec<serde_json::Value>>;
     /// Signs a body as the provider would with `material` (a private key's PEM or a secret):

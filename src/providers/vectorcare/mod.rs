@@ -12,10 +12,7 @@ pub mod actions;
 pub mod simulate;
 pub mod spec;
 
-use super::catalog::Action;
-use super::{
-    CredentialSpec, Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider,
-};
+use super::{About, Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider};
 use crate::normalize::lenient::{is_object, read_error, Number, Object, ObjectOrNull, Text};
 use crate::normalize::time::{normalize as norm_time, parse_utc};
 use crate::normalize::{
@@ -128,32 +125,8 @@ fn required(field: Text, key: &str) -> Result<String, Rejection> {
 }
 
 impl WebhookProvider for VectorCare {
-    fn name(&self) -> &'static str {
-        "vectorcare"
-    }
-
-    fn display_name(&self) -> &'static str {
-        "VectorCare"
-    }
-
-    fn summary(&self) -> &'static str {
-        "Medical transport marketplace: RSA-signed webhooks, OAuth2 Open API."
-    }
-
-    fn credentials(&self) -> &'static CredentialSpec {
-        &spec::CREDENTIALS
-    }
-
-    fn event_types(&self) -> &'static [&'static str] {
-        spec::EVENT_TYPES
-    }
-
-    fn actions(&self) -> &'static [Action] {
-        &spec::ACTIONS
-    }
-
-    fn scenarios(&self) -> &'static [(&'static str, &'static str)] {
-        simulate::SCENARIOS
+    fn about(&self) -> &'static About {
+        &spec::ABOUT
     }
 
     fn scenario(&self, name: &str) -> Option<Vec<Value>> {

@@ -9,6 +9,7 @@ use crate::providers::action::{input, Action, ApiAuth};
 use crate::providers::credentials::{
     CredentialSpec, Field, FieldKind, KeyKind, KeySpec, Target, IP_ALLOWLIST,
 };
+use crate::providers::About;
 
 pub const TOKEN_URL: &str = "https://auth.vectorcare.com/v2.0/oauth2/token";
 pub const API_BASE_URL: &str = "https://hub.vectorcare.com/openapi/v2.0/";
@@ -61,13 +62,7 @@ pub static CREDENTIALS: CredentialSpec = CredentialSpec {
     api: ApiAuth::ClientCredentials { scope: None },
 };
 
-pub const EVENT_TYPES: &[&str] = &[
-    types::TRANSPORT_OFFERED,
-    types::TRANSPORT_ASSIGNED,
-    types::TRANSPORT_UPDATED,
-    types::TRANSPORT_COMPLETED,
-    types::TRANSPORT_WITHDRAWN,
-];
+pub const EVENT_TYPES: &[&str] = types::TRANSPORT;
 
 const REQUEST: Option<(&str, &str)> = Some(("request", "VectorCare service_request_id"));
 
@@ -152,3 +147,13 @@ pub static ACTIONS: [Action; 6] = [
         plan: plan::<ChangeRequest>,
     },
 ];
+
+pub static ABOUT: About = About {
+    name: "vectorcare",
+    display_name: "VectorCare",
+    summary: "Medical transport marketplace: RSA-signed webhooks, OAuth2 Open API.",
+    credentials: &CREDENTIALS,
+    event_types: EVENT_TYPES,
+    actions: &ACTIONS,
+    scenarios: super::simulate::SCENARIOS,
+};

@@ -11,10 +11,7 @@ pub mod actions;
 pub mod simulate;
 pub mod spec;
 
-use super::catalog::Action;
-use super::{
-    CredentialSpec, Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider,
-};
+use super::{About, Inbound, KeyMaterial, Rejection, Verified, VerifyKey, WebhookProvider};
 use crate::domain::SigningSecret;
 use crate::normalize::lenient::{is_object, read_error, Last, Number, Object, Seen, Text, UInt};
 use crate::normalize::time::{normalize as norm_time, parse_utc};
@@ -255,32 +252,8 @@ fn order_address(a: &VitalAddress) -> Address {
 }
 
 impl WebhookProvider for Vital {
-    fn name(&self) -> &'static str {
-        "vital"
-    }
-
-    fn display_name(&self) -> &'static str {
-        "Vital / Junction"
-    }
-
-    fn summary(&self) -> &'static str {
-        "Lab testing and at-home phlebotomy: Svix-signed webhooks, API key."
-    }
-
-    fn credentials(&self) -> &'static CredentialSpec {
-        &spec::CREDENTIALS
-    }
-
-    fn event_types(&self) -> &'static [&'static str] {
-        spec::EVENT_TYPES
-    }
-
-    fn actions(&self) -> &'static [Action] {
-        &spec::ACTIONS
-    }
-
-    fn scenarios(&self) -> &'static [(&'static str, &'static str)] {
-        simulate::SCENARIOS
+    fn about(&self) -> &'static About {
+        &spec::ABOUT
     }
 
     fn scenario(&self, name: &str) -> Option<Vec<serde_json::Value>> {

@@ -7,6 +7,7 @@ use crate::providers::action::{input, Action, ApiAuth};
 use crate::providers::credentials::{
     CredentialSpec, Field, FieldKind, KeyKind, KeySpec, Target, IP_ALLOWLIST,
 };
+use crate::providers::About;
 
 /// Vital / Junction API base URL per region.
 pub const REGIONS: &[(&str, &str)] = &[
@@ -80,3 +81,13 @@ pub static ACTIONS: [Action; 1] = [Action {
     input: Some(input::<ResendEvents>),
     plan: plan_resend,
 }];
+
+pub static ABOUT: About = About {
+    name: "vital",
+    display_name: "Vital / Junction",
+    summary: "Lab testing and at-home phlebotomy: Svix-signed webhooks, API key.",
+    credentials: &CREDENTIALS,
+    event_types: EVENT_TYPES,
+    actions: &ACTIONS,
+    scenarios: super::simulate::SCENARIOS,
+};
