@@ -21,6 +21,7 @@ use actix_web::http::header::HeaderMap;
 use chrono::{DateTime, Utc};
 
 use crate::domain::KeyId;
+use crate::normalize::lenient::Text;
 use crate::normalize::Normalized;
 
 /// The request as received: headers and the exact body bytes.
@@ -84,6 +85,16 @@ pub struct About {
     pub actions: &'static [action::Action],
     /// The simulator's scenarios: name and what it sends (the first is the default).
     pub scenarios: &'static [(&'static str, &'static str)],
+}
+
+impl Rejection {
+    /// A text field the event is keyed on: missing, empty or not a string refuses the body.
+    pub fn unless_present(field: Text, key: &str) -> Result<String, Rejection> {
+        field
+            .0
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Rejection::InvalidPayload(format!("`{key}` is missing or not a string")))
+    }
 }
 
 pub trait WebhookProvider: Send + Sync + 'static {

@@ -117,13 +117,6 @@ impl From<Location> for Address {
     }
 }
 
-fn required(field: Text, key: &str) -> Result<String, Rejection> {
-    field
-        .0
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| Rejection::InvalidPayload(format!("`{key}` is missing or not a string")))
-}
-
 impl WebhookProvider for VectorCare {
     fn about(&self) -> &'static About {
         &spec::ABOUT
@@ -186,10 +179,10 @@ impl WebhookProvider for VectorCare {
         }
         let body: Body = serde_json::from_slice(inbound.body)
             .map_err(|e| Rejection::InvalidPayload(read_error(&e)))?;
-        let event_id = required(body.event_id, "event_id")?;
-        let subject = required(body.service_request_id, "service_request_id")?;
-        let request_status = required(body.request_status, "request_status")?;
-        let action = required(body.action, "action")?;
+        let event_id = Rejection::unless_present(body.event_id, "event_id")?;
+        let subject = Rejection::unless_present(body.service_request_id, "service_request_id")?;
+        let request_status = Rejection::unless_present(body.request_status, "request_status")?;
+        let action = Rejection::unless_present(body.action, "action")?;
         let occurred_at = body
             .event_timestamp
             .0
