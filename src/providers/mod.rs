@@ -12,6 +12,7 @@ pub mod action;
 pub mod catalog;
 pub mod client;
 pub mod credentials;
+pub mod uber_health;
 pub mod vectorcare;
 pub mod vital;
 
@@ -135,7 +136,11 @@ pub trait WebhookProvider: Send + Sync + 'static {
 }
 
 /// Every provider the gateway speaks to.
-pub static REGISTRY: &[&dyn WebhookProvider] = &[&vectorcare::VectorCare, &vital::Vital];
+pub static REGISTRY: &[&dyn WebhookProvider] = &[
+    &vectorcare::VectorCare,
+    &vital::Vital,
+    &uber_health::UberHealth,
+];
 
 /// A provider of the registry. Only [`Provider::parse`] makes one, so an unknown name never
 /// reaches a handler, a row or a label.

@@ -24,4 +24,5 @@ mod secrets_at_rest;
 mod stats;
 mod tenants;
 mod tls;
+mod uber_health;
 mod webhooks;
