@@ -212,3 +212,48 @@ mod tests {
         assert!(parse_cidr("10.0.0.0/33").is_err());
     }
 }
+
+/// A duration a client sends (`24h`, `30d`), read by humantime and held to `min..=max`, so that
+/// no client number reaches date arithmetic unbounded.
+pub fn bounded_duration(
+    text: &str,
+    min: std::time::Duration,
+    max: std::time::Duration,
+) -> Result<std::time::Duration, String> {
+    let spelled = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if (min..=max).contains(&d) => Ok(d),
+        _ => Err(format!(
+            "must be a duration from {} to {}, like 24h, 30m or 7d",
+            spelled(min),
+            spelled(max)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::bounded_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn client_durations_are_bounded_and_never_overflow() {
+        let (min, max) = (Duration::ZERO, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            bounded_duration("24h", min, max),
+            Ok(Duration::from_secs(86_400))
+        );
+        assert_eq!(bounded_duration("0s", min, max), Ok(Duration::ZERO));
+        for bad in [
+            "31d",
+            "100000y",
+            "1000000y",
+            "5000000000y",
+            "-1s",
+            "soon",
+            "",
+        ] {
+            assert!(bounded_duration(bad, min, max).is_err(), "{bad}");
+        }
+    }
+}

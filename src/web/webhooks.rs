@@ -108,15 +108,16 @@ async fn receive_by_customer(
     receive(&state, &req, &path, TenantRef::CustomerId(customer), body).await
 }
 
-/// The caller's address: the peer, or the rightmost entry of the trusted proxy's header.
+/// The caller's address: the peer, or the rightmost entry of the trusted proxy's header. Several
+/// lines of the header are one list (RFC 9110 5.3): the proxy appends to the last line, so the
+/// last entry of the last line is the one it saw; a line it cannot read refuses the address.
 fn client_ip(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
     if let Some(name) = &state.settings.trusted_proxy_header {
-        return req
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse().ok());
+        let mut last = None;
+        for line in req.headers().get_all(name) {
+            last = Some(line.to_str().ok()?);
+        }
+        return last?.rsplit(',').next()?.trim().parse().ok();
     }
     req.peer_addr().map(|a| a.ip())
 }

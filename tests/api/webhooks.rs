@@ -988,6 +988,22 @@ async fn a_source_address_outside_the_allowlist_is_refused_and_a_trusted_proxy_h
             .as_u16(),
         403
     );
+    // Two header lines are one list: the proxy's entry is still the rightmost of the last line.
+    let two_lines = |first: &'static str, second: &'static str| {
+        proxied
+            .app
+            .client
+            .post(proxied.app.url("/webhooks/vectorcare/acme"))
+            .header("x-vectorcare-signature", &sig)
+            .header("x-forwarded-for", first)
+            .header("x-forwarded-for", second)
+            .body(body.clone())
+            .send()
+    };
+    let res = two_lines("203.0.113.9", "10.9.9.9").await.unwrap();
+    assert_problem(res, 403, "source_ip_not_allowed").await;
+    let res = two_lines("10.9.9.9", "203.0.113.9").await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
 }
 
 #[tokio::test]

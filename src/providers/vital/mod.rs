@@ -288,11 +288,11 @@ impl WebhookProvider for Vital {
         let ts: i64 = ts.trim().parse().map_err(|_| {
             Rejection::InvalidSignature("svix-timestamp is not a Unix timestamp".into())
         })?;
-        let now = inbound.now.timestamp();
-        if (now - ts).abs() > TOLERANCE_SECS {
+        // `abs_diff` cannot overflow, whatever the client sent (`now - ts` did for ts = -2^63).
+        let away = inbound.now.timestamp().abs_diff(ts);
+        if away > TOLERANCE_SECS.unsigned_abs() {
             return Err(Rejection::TimestampOutOfTolerance(format!(
-                "svix-timestamp is {} s away from now; at most {TOLERANCE_SECS} s are accepted",
-                (now - ts).abs()
+                "svix-timestamp is {away} s away from now; at most {TOLERANCE_SECS} s are accepted"
             )));
         }
         for key in keys {

@@ -81,3 +81,48 @@ fn order_statuses_map_by_level() {
     );
     assert_eq!(order_status("teleported.somewhere.new"), Status::Unknown);
 }
+
+#[test]
+fn a_timestamp_at_the_ends_of_the_integers_is_out_of_tolerance_not_an_overflow() {
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    let now = chrono::Utc::now();
+    let key = b"0123456789abcdef0123456789abcdef".to_vec();
+    for ts in [
+        i64::MIN,
+        i64::MIN + 1,
+        now.timestamp() - (1 << 62),
+        i64::MAX,
+    ] {
+        let body = br#"{"event_type":"labtest.order.created","data":{"id":"o"}}"#;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("svix-id"),
+            HeaderValue::from_static("msg_1"),
+        );
+        headers.insert(
+            HeaderName::from_static("svix-timestamp"),
+            HeaderValue::from(ts),
+        );
+        let sig = crate::signature::sign(&key, "msg_1", ts, body);
+        headers.insert(
+            HeaderName::from_static("svix-signature"),
+            HeaderValue::from_str(&sig).unwrap(),
+        );
+        let inbound = Inbound {
+            headers: &headers,
+            body,
+            now,
+        };
+        let keys = [VerifyKey {
+            id: crate::domain::KeyId::generate(),
+            material: KeyMaterial::Secret(key.clone()),
+        }];
+        assert!(
+            matches!(
+                Vital.verify(&inbound, &keys),
+                Err(Rejection::TimestampOutOfTolerance(_))
+            ),
+            "{ts}"
+        );
+    }
+}

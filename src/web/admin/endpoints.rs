@@ -2,6 +2,7 @@
 //! Standard Webhooks secret.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
@@ -22,6 +23,9 @@ use crate::web::http::ApiJson;
 use crate::web::pagination::{finish, PageQuery};
 use crate::web::responses::CommonErrors;
 use crate::web::AppState;
+
+/// The longest a rotated-out secret may keep signing.
+const MAX_GRACE: Duration = Duration::from_secs(30 * 86_400);
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_endpoints)
@@ -159,8 +163,8 @@ pub struct UpdateEndpoint {
 #[derive(Debug, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
-    /// How long the previous secret keeps signing, e.g. `24h` (default: the gateway's
-    /// `endpoint_secret_grace`); `0s` retires it at once.
+    /// How long the previous secret keeps signing, `0s` to `30d`, e.g. `24h` (default: the
+    /// gateway's `endpoint_secret_grace`); `0s` retires it at once.
     pub grace_period: Option<String>,
 }
 
@@ -537,15 +541,16 @@ async fn rotate_secret(
     };
     let grace = match input.grace_period.as_deref() {
         None => state.settings.endpoint_secret_grace,
-        Some(text) => humantime::parse_duration(text).map_err(|_| {
-            ApiError::Validation(vec![FieldError::new(
-                "grace_period",
-                "must be a duration like 24h, 30m or 0s",
-            )])
-        })?,
+        Some(text) => crate::domain::bounded_duration(text, Duration::ZERO, MAX_GRACE)
+            .map_err(|m| ApiError::Validation(vec![FieldError::new("grace_period", m)]))?,
     };
     let now = Utc::now();
-    let expires = now + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(30));
+    let expires = chrono::Duration::from_std(grace)
+        .ok()
+        .and_then(|g| now.checked_add_signed(g))
+        .ok_or_else(|| {
+            ApiError::Validation(vec![FieldError::new("grace_period", "is too long")])
+        })?;
     let txn = crate::store::begin_write(&state.db).await?;
     // A grace period only ever shortens a previous secret's life: rotating with `0s` after a
     // leak retires every earlier secret at once, not just the latest.

@@ -152,13 +152,14 @@ async fn create_token(
     }
     let ttl = match input.expires_in.as_deref() {
         None => Some(state.settings.token_default_ttl),
-        Some(text) => match humantime::parse_duration(text) {
-            Ok(d) if d.as_secs() >= 60 && d.as_secs() <= 10 * 366 * 86_400 => Some(d),
-            _ => {
-                errors.push(FieldError::new(
-                    "expires_in",
-                    "must be a duration from 1m to 10 years, like 30d",
-                ));
+        Some(text) => match crate::domain::bounded_duration(
+            text,
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(10 * 366 * 86_400),
+        ) {
+            Ok(d) => Some(d),
+            Err(m) => {
+                errors.push(FieldError::new("expires_in", m));
                 None
             }
         },
