@@ -73,7 +73,7 @@ impl MasterKey {
                 }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent() {
-                    fs::create_dir_all(dir)?;
+                    create_private_dir(dir)?;
                 }
                 let key = Self::generate();
                 let mut options = fs::OpenOptions::new();
@@ -174,6 +174,42 @@ impl Cipher {
             .map(SecretString::from)
             .map_err(|_| OpenError)
     }
+}
+
+/// Creates a folder (and its missing parents) readable by this user only (0700 on Unix): the
+/// master key and the database live there. An existing folder is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Makes `path` readable by this user only (0600 on Unix), creating it empty when missing, so a
+/// database file (and the WAL and shared-memory files SQLite gives the same mode) never starts
+/// world-readable.
+pub fn make_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    drop(options.open(path)?);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

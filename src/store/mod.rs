@@ -39,11 +39,20 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
 async fn open(settings: &Settings, connections: u32) -> anyhow::Result<DatabaseConnection> {
     let options = match &settings.database {
         DatabaseTarget::Sqlite { url, .. } => {
-            if let Some(dir) = sqlite_file(url).and_then(|f| f.parent().map(PathBuf::from)) {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&dir).with_context(|| {
-                        format!("creating the database folder {}", dir.display())
-                    })?;
+            if let Some(file) = sqlite_file(url) {
+                let dir = file.parent().map(PathBuf::from).unwrap_or_default();
+                crate::crypto::create_private_dir(&dir)
+                    .with_context(|| format!("creating the database folder {}", dir.display()))?;
+                // Patient data: the file and its WAL and shared-memory companions are this
+                // user's only, those of an older install included.
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut path = file.clone().into_os_string();
+                    path.push(suffix);
+                    let path = PathBuf::from(path);
+                    if suffix.is_empty() || path.exists() {
+                        crate::crypto::make_private_file(&path)
+                            .with_context(|| format!("making {} private", path.display()))?;
+                    }
                 }
             }
             let sync = match settings.sqlite_synchronous {

@@ -161,6 +161,11 @@ pub async fn spawn_sqlite_app() -> TestApp {
     spawn(true, |_| {}).await
 }
 
+/// [`spawn_sqlite_app`] after `customize` has adjusted its settings.
+pub async fn spawn_sqlite_app_with(customize: impl FnOnce(&mut RawSettings)) -> TestApp {
+    spawn(true, customize).await
+}
+
 async fn spawn(sqlite: bool, customize: impl FnOnce(&mut RawSettings)) -> TestApp {
     init_tracing();
     let dir = tempfile::tempdir().expect("tempdir");
