@@ -111,7 +111,10 @@ pub fn assemble(
             settings.admin_rate_limit_burst,
         )),
         metrics,
-        providers: Arc::new(ProviderClient::new(settings.provider_timeout)),
+        providers: Arc::new(ProviderClient::new(
+            settings.provider_timeout,
+            settings.delivery.outbound_proxy.as_ref(),
+        )),
         settings: Arc::new(settings),
         master_key: Arc::new(master_key),
         shutdown: CancellationToken::new(),

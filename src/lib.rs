@@ -12,7 +12,7 @@
 //! - `delivery`: the workers: queue, policy, endpoints, send, SSRF guard.
 //! - below them all: `providers`, `normalize`, `signature` (what providers send and what the
 //!   gateway makes of it); `store` (the database), `domain` (parsed values), `crypto`, `config`,
-//!   `error`, `metrics`, `rate_limit`, `telemetry`, `tls`.
+//!   `error`, `metrics`, `rate_limit`, `telemetry`, `tls`, `outbound` (how HTTP clients leave).
 
 pub mod app;
 pub mod bench;
@@ -26,6 +26,7 @@ pub mod handoff;
 pub mod ingest;
 pub mod metrics;
 pub mod normalize;
+pub mod outbound;
 pub mod outbox;
 pub mod providers;
 pub mod rate_limit;

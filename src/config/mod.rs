@@ -64,6 +64,12 @@ pub struct RawSettings {
     pub delivery_lease: String,
     pub ssrf_guard: bool,
     pub ssrf_allowlist: String,
+    /// `host=address` pairs, comma-separated: these names resolve to these addresses for
+    /// outbound calls (like curl's `--resolve`), still under the SSRF guard.
+    pub ssrf_resolve: String,
+    /// An HTTP(S) proxy for every outbound call (callbacks and provider calls); empty: none.
+    /// The environment's `HTTP_PROXY`/`HTTPS_PROXY` are never used.
+    pub outbound_proxy: String,
 }
 
 impl Default for RawSettings {
@@ -110,6 +116,8 @@ impl Default for RawSettings {
             delivery_lease: "60s".into(),
             ssrf_guard: true,
             ssrf_allowlist: String::new(),
+            ssrf_resolve: String::new(),
+            outbound_proxy: String::new(),
         }
     }
 }
@@ -235,6 +243,10 @@ pub struct DeliverySettings {
     pub lease: Duration,
     pub ssrf_guard: bool,
     pub ssrf_allowlist: Vec<ipnet::IpNet>,
+    /// Names pinned to addresses for outbound calls.
+    pub ssrf_resolve: Vec<(String, std::net::IpAddr)>,
+    /// The explicit proxy of every outbound call (callbacks and provider calls), if any.
+    pub outbound_proxy: Option<url::Url>,
 }
 
 impl Settings {
@@ -517,6 +529,38 @@ impl Settings {
                     .filter(|s| !s.is_empty())
                     .map(|s| crate::domain::parse_cidr(s).map_err(|m| invalid("ssrf_allowlist", m)))
                     .collect::<Result<Vec<_>, _>>()?,
+                outbound_proxy: match raw.outbound_proxy.trim() {
+                    "" => None,
+                    text => Some(
+                        url::Url::parse(text)
+                            .ok()
+                            .filter(|u| matches!(u.scheme(), "http" | "https"))
+                            .ok_or_else(|| {
+                                invalid("outbound_proxy", "must be an http:// or https:// URL")
+                            })?,
+                    ),
+                },
+                ssrf_resolve: raw
+                    .ssrf_resolve
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|pair| {
+                        let (host, ip) = pair.split_once('=').ok_or_else(|| {
+                            invalid(
+                                "ssrf_resolve",
+                                "must be host=address pairs, comma-separated",
+                            )
+                        })?;
+                        let ip = ip.trim().parse().map_err(|_| {
+                            invalid(
+                                "ssrf_resolve",
+                                "must be host=address pairs, comma-separated",
+                            )
+                        })?;
+                        Ok((host.trim().to_ascii_lowercase(), ip))
+                    })
+                    .collect::<Result<Vec<_>, ConfigError>>()?,
             },
         })
     }

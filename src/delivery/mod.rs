@@ -81,10 +81,8 @@ impl Dispatcher {
         let sender = Sender::new(
             settings.timeout,
             settings.concurrency,
-            ssrf::Guard {
-                enabled: settings.ssrf_guard,
-                allow: settings.ssrf_allowlist.clone(),
-            },
+            ssrf::Guard::from_settings(&settings),
+            settings.outbound_proxy.as_ref(),
         );
         Arc::new(Self {
             recorder,

@@ -31,6 +31,8 @@ impl Outcome {
 pub struct Sender {
     client: reqwest::Client,
     guard: Arc<Guard>,
+    /// Through a proxy the proxy resolves the name: the guard resolves it first.
+    proxied: bool,
 }
 
 /// One message as it goes out: headers are Standard Webhooks, body structured CloudEvents JSON.
@@ -48,9 +50,14 @@ impl Sender {
     /// connections per host are kept, since one customer's host often serves many endpoints.
     /// Capping below it made the gateway open and close hundreds of connections a second toward
     /// a busy host (measured: 520/s at 6,000 deliveries/s, each a TCP handshake on both sides).
-    pub fn new(timeout: Duration, concurrency: usize, guard: Guard) -> Self {
+    pub fn new(
+        timeout: Duration,
+        concurrency: usize,
+        guard: Guard,
+        proxy: Option<&url::Url>,
+    ) -> Self {
         let guard = Arc::new(guard);
-        let client = reqwest::Client::builder()
+        let client = crate::outbound::client(proxy)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
@@ -59,7 +66,11 @@ impl Sender {
             .user_agent(concat!("webhook-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { client, guard }
+        Self {
+            client,
+            guard,
+            proxied: proxy.is_some(),
+        }
     }
 
     pub async fn send(&self, m: &Message<'_>) -> Outcome {
@@ -77,12 +88,17 @@ impl Sender {
             Err(e) => return fail("other", format!("invalid URL: {e}")),
         };
         // IP literals never reach the resolver; check them here.
-        if let Some(ip) = url
-            .host_str()
-            .and_then(|h| h.trim_matches(['[', ']']).parse().ok())
-        {
+        if let Some(ip) = super::ssrf::literal(&url) {
             if !self.guard.allows(ip) {
                 return fail("ssrf_refused", format!("{ip} is an internal address"));
+            }
+        } else if self.proxied {
+            let host = url.host_str().unwrap_or_default();
+            if let Err(e) = GuardedResolver(self.guard.clone()).check(host).await {
+                return match e.downcast_ref::<Refused>() {
+                    Some(r) => fail("ssrf_refused", r.to_string()),
+                    None => fail("dns", e.to_string()),
+                };
             }
         }
         let timestamp = Utc::now().timestamp();

@@ -52,8 +52,10 @@ pub struct ProviderClient {
 }
 
 impl ProviderClient {
-    pub fn new(timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+    /// The environment's proxy variables are ignored, as for callbacks; `proxy` is the
+    /// configured `outbound_proxy`.
+    pub fn new(timeout: Duration, proxy: Option<&url::Url>) -> Self {
+        let http = crate::outbound::client(proxy)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             // A redirect could carry the bearer token or the client secret elsewhere.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp, VECTORCARE_PUBLIC_PEM};
+use crate::helpers::{assert_problem, spawn_app_with, TestApp, VECTORCARE_PUBLIC_PEM};
 use crate::receiver::Receiver;
 use crate::webhooks::{vectorcare_event, VECTORCARE_PRIVATE_PEM};
 
@@ -543,9 +543,28 @@ async fn the_per_endpoint_rate_limit_spaces_deliveries_and_drops_none() {
 
 #[tokio::test]
 async fn the_ssrf_guard_refuses_internal_targets_unless_allowlisted() {
-    let s = setup_with(|c| c.ssrf_allowlist = String::new()).await;
+    // `receiver.test` resolves, through the gateway's own resolver, to the receiver on loopback.
+    let s = setup_with(|c| {
+        c.ssrf_allowlist = String::new();
+        c.ssrf_resolve = "receiver.test=127.0.0.1".into();
+    })
+    .await;
     let rx = Receiver::start().await;
-    let ep = s.endpoint(&rx.url, json!({})).await;
+    // A literal internal address is refused when the endpoint is created.
+    let res = s
+        .app
+        .post_as(
+            "/api/v1/tenants/acme/endpoints",
+            &s.admin,
+            json!({"url": rx.url}),
+        )
+        .await;
+    let problem = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "url");
+
+    // A name is checked on every attempt, after resolution.
+    let named = rx.url.replace("127.0.0.1", "receiver.test");
+    let ep = s.endpoint(&named, json!({})).await;
     s.event(1, "VC-SSRF").await;
     s.drain().await;
     assert!(
@@ -556,26 +575,19 @@ async fn the_ssrf_guard_refuses_internal_targets_unless_allowlisted() {
     let detail = s.delivery(d["id"].as_str().unwrap()).await;
     assert_eq!(detail["attempt_log"][0]["error_class"], "ssrf_refused");
 
-    // A name that resolves to loopback is refused after resolution too.
-    let port = rx
-        .url
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    s.app
+    // `localhost` resolves to loopback through the system resolver: refused too.
+    let res = s
+        .app
         .patch_as(
             &format!(
                 "/api/v1/tenants/acme/endpoints/{}",
                 ep["id"].as_str().unwrap()
             ),
             &s.admin,
-            json!({"url": format!("http://localhost:{port}/hook")}),
+            json!({"url": rx.url.replace("127.0.0.1", "localhost")}),
         )
         .await;
+    assert_eq!(res.status().as_u16(), 200);
     let res: Value = s
         .app
         .post_as(

@@ -62,3 +62,93 @@ async fn a_grace_period_beyond_its_bounds_answers_422_and_never_a_500() {
         .await;
     assert_eq!(res.status().as_u16(), 200);
 }
+
+/// A listener standing in for a proxy: counts the connections it gets.
+fn fake_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn an_ambient_proxy_is_never_used_and_a_pinned_internal_name_stays_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, connections) = fake_proxy();
+    let key = gateway::crypto::MasterKey::generate().to_base64();
+    let command = |args: &[&str]| {
+        let mut cmd = crate::process::gateway(dir.path());
+        cmd.env("GATEWAY_MASTER_KEY", &key)
+            .env("GATEWAY_ALLOW_HTTP_ENDPOINTS", "true")
+            // Through the gateway's own resolver: the internal name is an internal address.
+            .env("GATEWAY_SSRF_RESOLVE", "internal-db.corp=10.1.2.3")
+            .args(args);
+        for var in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+        ] {
+            cmd.env(var, &proxy);
+        }
+        cmd.env_remove("NO_PROXY").env_remove("no_proxy");
+        cmd
+    };
+    let out = command(&["token", "create", "--role", "admin", "--name", "ops"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (mut child, addr) = crate::process::serve(&mut command(&[]));
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let api = |path: &str| format!("http://{addr}/api/v1{path}");
+    let res = client
+        .post(api("/tenants"))
+        .bearer_auth(&token)
+        .json(&json!({"slug": "acme", "name": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let ep: serde_json::Value = client
+        .post(api("/tenants/acme/endpoints"))
+        .bearer_auth(&token)
+        .json(&json!({"url": "http://internal-db.corp:5432/x"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent: serde_json::Value = client
+        .post(api(&format!(
+            "/tenants/acme/endpoints/{}/test",
+            ep["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(sent["success"], false, "{sent}");
+    assert_eq!(sent["error_class"], "ssrf_refused", "{sent}");
+    assert!(sent["response_snippet"].is_null(), "{sent}");
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing went to the proxy of the environment"
+    );
+}

@@ -24,6 +24,7 @@ const LAYERS: &[&str] = &[
     "metrics",
     "telemetry",
     "tls",
+    "outbound",
     "config",
     "crypto",
     "domain",

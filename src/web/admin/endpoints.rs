@@ -187,8 +187,12 @@ pub struct SecretInfo {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-fn check_url(text: &str, allow_http: bool, errors: &mut Vec<FieldError>) -> Option<EndpointUrl> {
-    EndpointUrl::parse(text.trim(), allow_http)
+/// A callback URL: well formed, allowed by scheme, and not pointing where the SSRF guard would
+/// refuse every delivery (a literal internal address, or a URL HTTP parsers read differently).
+fn check_url(state: &AppState, text: &str, errors: &mut Vec<FieldError>) -> Option<EndpointUrl> {
+    let guard = crate::delivery::ssrf::Guard::from_settings(&state.settings.delivery);
+    EndpointUrl::parse(text.trim(), state.settings.allow_http_endpoints)
+        .and_then(|url| guard.check_url(url.as_str()).map(|()| url))
         .map_err(|m| errors.push(FieldError::new("url", m)))
         .ok()
 }
@@ -340,7 +344,7 @@ async fn create_endpoint(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let mut errors = Vec::new();
-    let url = check_url(&input.url, state.settings.allow_http_endpoints, &mut errors);
+    let url = check_url(&state, &input.url, &mut errors);
     check_description(&input.description, &mut errors);
     check_event_types(&input.event_types, &mut errors);
     check_headers(&input.headers, &mut errors);
@@ -439,7 +443,7 @@ async fn update_endpoint(
     let mut errors = Vec::new();
     let mut model: endpoint::ActiveModel = current.into();
     if let Some(u) = &input.url {
-        if let Some(url) = check_url(u, state.settings.allow_http_endpoints, &mut errors) {
+        if let Some(url) = check_url(&state, u, &mut errors) {
             model.url = Set(url);
         }
     }
