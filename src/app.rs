@@ -18,7 +18,7 @@ use crate::delivery::queue::Queue;
 use crate::delivery::{self, Capacity, Dispatcher};
 use crate::handoff::Handoff;
 use crate::ingest::connections::ConnectionCache;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, Limits};
 use crate::metrics::Metrics;
 use crate::providers::client::ProviderClient;
 use crate::rate_limit::KeyedLimiter;
@@ -93,10 +93,16 @@ pub fn assemble(
         db.clone(),
         cipher.clone(),
         ConnectionCache::new(settings.connection_cache_ttl),
-        KeyedLimiter::new(
-            settings.ingest_rate_limit_per_second,
-            settings.ingest_rate_limit_burst,
-        ),
+        Limits {
+            per_tenant: KeyedLimiter::new(
+                settings.ingest_rate_limit_per_second,
+                settings.ingest_rate_limit_burst,
+            ),
+            failures_per_address: KeyedLimiter::per_minute(
+                settings.ingest_failed_verifications_per_minute,
+                settings.ingest_failed_verifications_burst,
+            ),
+        },
         outbox,
         metrics.clone(),
     );

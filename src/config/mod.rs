@@ -48,6 +48,8 @@ pub struct RawSettings {
     pub webhook_max_body_bytes: usize,
     pub ingest_rate_limit_per_second: u32,
     pub ingest_rate_limit_burst: u32,
+    pub ingest_failed_verifications_per_minute: u32,
+    pub ingest_failed_verifications_burst: u32,
     pub trusted_proxy_header: Option<String>,
     pub connection_cache_ttl: String,
     pub ingest_batch_max: usize,
@@ -100,6 +102,8 @@ impl Default for RawSettings {
             webhook_max_body_bytes: 1024 * 1024,
             ingest_rate_limit_per_second: 1000,
             ingest_rate_limit_burst: 5000,
+            ingest_failed_verifications_per_minute: 60,
+            ingest_failed_verifications_burst: 20,
             trusted_proxy_header: None,
             connection_cache_ttl: "5s".into(),
             ingest_batch_max: 512,
@@ -214,6 +218,9 @@ pub struct Settings {
     pub webhook_max_body_bytes: usize,
     pub ingest_rate_limit_per_second: NonZeroU32,
     pub ingest_rate_limit_burst: NonZeroU32,
+    /// Failed verifications allowed per source address.
+    pub ingest_failed_verifications_per_minute: NonZeroU32,
+    pub ingest_failed_verifications_burst: NonZeroU32,
     /// Header holding the client address, set by a trusted proxy (rightmost entry is used).
     pub trusted_proxy_header: Option<actix_web::http::header::HeaderName>,
     pub connection_cache_ttl: Duration,
@@ -440,6 +447,19 @@ impl Settings {
                 .ok_or_else(|| invalid("ingest_rate_limit_per_second", "must be at least 1"))?,
             ingest_rate_limit_burst: NonZeroU32::new(raw.ingest_rate_limit_burst)
                 .ok_or_else(|| invalid("ingest_rate_limit_burst", "must be at least 1"))?,
+            ingest_failed_verifications_per_minute: NonZeroU32::new(
+                raw.ingest_failed_verifications_per_minute,
+            )
+            .ok_or_else(|| {
+                invalid(
+                    "ingest_failed_verifications_per_minute",
+                    "must be at least 1",
+                )
+            })?,
+            ingest_failed_verifications_burst: NonZeroU32::new(
+                raw.ingest_failed_verifications_burst,
+            )
+            .ok_or_else(|| invalid("ingest_failed_verifications_burst", "must be at least 1"))?,
             trusted_proxy_header: match raw.trusted_proxy_header.as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some(h) => Some(

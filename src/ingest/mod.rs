@@ -27,9 +27,17 @@ pub struct Ingest {
     db: DatabaseConnection,
     cipher: Arc<Cipher>,
     connections: ConnectionCache,
-    limiter: KeyedLimiter<(TenantId, Provider)>,
+    limits: Limits,
     outbox: Writer,
     metrics: Arc<Metrics>,
+}
+
+/// Who may spend what: a tenant's quota is spent only by webhooks that verified, so nobody
+/// without its key can make its genuine webhooks answer 429; failed verifications have their own
+/// budget per source address.
+pub struct Limits {
+    pub per_tenant: KeyedLimiter<(TenantId, Provider)>,
+    pub failures_per_address: KeyedLimiter<IpAddr>,
 }
 
 /// A webhook whose tenant accepts it from this address now; its body is read next.
@@ -43,7 +51,7 @@ impl Ingest {
         db: DatabaseConnection,
         cipher: Arc<Cipher>,
         connections: ConnectionCache,
-        limiter: KeyedLimiter<(TenantId, Provider)>,
+        limits: Limits,
         outbox: Writer,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -51,7 +59,7 @@ impl Ingest {
             db,
             cipher,
             connections,
-            limiter,
+            limits,
             outbox,
             metrics,
         }
@@ -64,7 +72,7 @@ impl Ingest {
     }
 
     /// The checks that need no body: a known provider, a tenant with a connection to it, enabled,
-    /// the caller's address on its allowlist, and room in its rate limit.
+    /// the caller's address on its allowlist.
     pub async fn admit(
         &self,
         provider_name: &str,
@@ -93,17 +101,17 @@ impl Ingest {
                 ));
             }
         }
-        self.limiter
-            .check(&(resolved.tenant_id.clone(), provider))?;
         Ok(Admitted { provider, resolved })
     }
 
-    /// Verifies, normalizes and stores an admitted webhook; answers after the commit.
+    /// Verifies, normalizes and stores an admitted webhook; answers after the commit. A webhook
+    /// that verified spends its tenant's quota; one that did not spends its source address's.
     pub async fn store(
         &self,
         admitted: Admitted,
         headers: &HeaderMap,
         body: &[u8],
+        client_ip: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<Outcome, ApiError> {
         let Admitted { provider, resolved } = admitted;
         let handler = provider.plugin();
@@ -112,9 +120,18 @@ impl Ingest {
             body,
             now: Utc::now(),
         };
-        let verified = handler
-            .verify(&inbound, &resolved.keys)
-            .map_err(rejection)?;
+        let verified = match handler.verify(&inbound, &resolved.keys) {
+            Ok(v) => v,
+            Err(r) => {
+                if let Some(ip) = client_ip() {
+                    self.limits.failures_per_address.check(&ip)?;
+                }
+                return Err(rejection(r));
+            }
+        };
+        self.limits
+            .per_tenant
+            .check(&(resolved.tenant_id.clone(), provider))?;
         let normalized = handler.normalize(&inbound, &verified).map_err(rejection)?;
         // JSON was parsed above, so the body is valid UTF-8 and stored byte for byte.
         let raw_body = String::from_utf8(body.to_vec())

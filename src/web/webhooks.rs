@@ -164,7 +164,10 @@ async fn accept(
         .admit(provider_name, reference, || client_ip(state, req))
         .await?;
     let body = read_body(req, payload, state.settings.webhook_max_body_bytes).await?;
-    let outcome = state.ingest.store(admitted, req.headers(), &body).await?;
+    let outcome = state
+        .ingest
+        .store(admitted, req.headers(), &body, || client_ip(state, req))
+        .await?;
     Ok(HttpResponse::Ok().json(Ack {
         status: if outcome.duplicate {
             "duplicate"

@@ -152,3 +152,49 @@ async fn an_ambient_proxy_is_never_used_and_a_pinned_internal_name_stays_refused
         "nothing went to the proxy of the environment"
     );
 }
+
+#[tokio::test]
+async fn unsigned_junk_spends_no_tenant_quota_and_failed_verifications_are_limited_per_address() {
+    let w = crate::webhooks::world_with(|s| {
+        s.ingest_rate_limit_per_second = 1;
+        s.ingest_rate_limit_burst = 2;
+        s.ingest_failed_verifications_per_minute = 1;
+        s.ingest_failed_verifications_burst = 5;
+    })
+    .await;
+    let junk = |i: usize| {
+        w.app
+            .client
+            .post(w.app.url("/webhooks/vectorcare/acme"))
+            .header("x-vectorcare-signature", "bm90IGEgc2lnbmF0dXJl")
+            .body(format!("{{\"junk\": {i}}}"))
+            .send()
+    };
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        answers.push(junk(i).await.unwrap().status().as_u16());
+    }
+    assert_eq!(
+        answers,
+        [401, 401, 401, 401, 401, 429, 429, 429],
+        "five failures, then this address waits"
+    );
+    // The tenant's own quota (a burst of 2) is untouched by all that.
+    for (i, expected) in [(1, 200), (2, 200), (3, 429)] {
+        let body = crate::webhooks::vectorcare_event(
+            &format!("01JM00000000000000000009{i:02}"),
+            "VC-QUOTA",
+            "AVAILABLE",
+            "BROADCAST_RECEIVED",
+        );
+        let res = w
+            .app
+            .post_vectorcare(
+                "/webhooks/vectorcare/acme",
+                &body,
+                crate::webhooks::VECTORCARE_PRIVATE_PEM,
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), expected, "genuine webhook {i}");
+    }
+}
