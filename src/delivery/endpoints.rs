@@ -14,13 +14,15 @@ use secrecy::ExposeSecret;
 
 use crate::crypto::Cipher;
 use crate::domain::{EndpointId, SigningSecret};
-use crate::store::{endpoint, endpoint_secret};
+use crate::store::{endpoint, endpoint_secret, tenant};
 
 const TTL: Duration = Duration::from_secs(1);
 
 /// An endpoint as the workers send to it: its row, its active secrets' keys, its headers.
 pub struct Snapshot {
     pub ep: endpoint::Model,
+    /// The endpoint's tenant is disabled: its deliveries wait, kept, until it is enabled again.
+    pub tenant_disabled: bool,
     pub keys: Vec<Vec<u8>>,
     pub headers: Vec<(String, String)>,
 }
@@ -81,7 +83,13 @@ impl Endpoints {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let snap = Arc::new(Snapshot { ep, keys, headers });
+        let tenant_disabled = tenant::is_disabled(db, &ep.tenant_id).await?;
+        let snap = Arc::new(Snapshot {
+            ep,
+            tenant_disabled,
+            keys,
+            headers,
+        });
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 100_000 {
             cache.clear();

@@ -257,8 +257,9 @@ impl Dispatcher {
             return Ok(());
         };
         let ep = &snap.ep;
-        if !ep.enabled {
-            // Disabled since the delivery was handed off: it waits in the queue.
+        if !ep.enabled || snap.tenant_disabled {
+            // Disabled (the endpoint or its tenant) since the delivery was handed off: it waits
+            // in the queue, which claims nothing of a disabled endpoint or tenant.
             self.defer(c, Duration::ZERO).await;
             return Ok(());
         }

@@ -81,7 +81,8 @@ impl Queue {
         &self.db
     }
 
-    /// Leases up to `limit` due deliveries of enabled endpoints. A FIFO endpoint's delivery is due
+    /// Leases up to `limit` due deliveries of enabled endpoints of enabled tenants (a disabled
+    /// one's deliveries are kept and wait). A FIFO endpoint's delivery is due
     /// only when no earlier delivery of the same subject is still pending.
     pub async fn claim(&self, limit: u64) -> Result<Vec<Claimed>, DbErr> {
         let backend = self.db.get_database_backend();
@@ -100,6 +101,7 @@ impl Queue {
                SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
                WHERE d.status = 'pending' AND d.next_attempt_at <= {p3} \
                  AND (d.leased_until IS NULL OR d.leased_until < {p3}) AND e.enabled \
+                 AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = e.tenant_id AND t.disabled) \
                  AND (e.ordering <> 'fifo_subject' OR NOT EXISTS ( \
                    SELECT 1 FROM deliveries p WHERE p.endpoint_id = d.endpoint_id \
                    AND p.subject = d.subject AND p.status = 'pending' AND p.id < d.id)) \

@@ -35,6 +35,14 @@ pub async fn find_by_ref(
     }
 }
 
+/// Whether the tenant is disabled (a tenant that no longer exists counts as disabled).
+pub async fn is_disabled(db: &impl ConnectionTrait, id: &TenantId) -> Result<bool, DbErr> {
+    Ok(Entity::find_by_id(id.clone())
+        .one(db)
+        .await?
+        .is_none_or(|t| t.disabled))
+}
+
 pub async fn find_by_customer_id(
     db: &impl ConnectionTrait,
     customer_id: &str,

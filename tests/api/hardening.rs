@@ -198,3 +198,62 @@ async fn unsigned_junk_spends_no_tenant_quota_and_failed_verifications_are_limit
         assert_eq!(res.status().as_u16(), expected, "genuine webhook {i}");
     }
 }
+
+#[tokio::test]
+async fn a_disabled_tenant_loses_its_api_access_and_its_deliveries_wait_until_it_is_enabled() {
+    let s = crate::delivery::setup_with(|_| {}).await;
+    let rx = crate::receiver::Receiver::start().await;
+    s.endpoint(&rx.url, json!({})).await;
+    let tenant: serde_json::Value = s
+        .app
+        .get_as("/api/v1/tenants/acme", &s.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = s.app.tenant_token(tenant["id"].as_str().unwrap()).await;
+    s.event(1, "VC-PAUSE").await;
+
+    let status = |value: &'static str| {
+        s.app
+            .patch_as("/api/v1/tenants/acme", &s.admin, json!({ "status": value }))
+    };
+    assert_eq!(status("disabled").await.status().as_u16(), 200);
+
+    // Its tokens are refused, for reads and writes alike.
+    let res = s.app.get_as("/api/v1/tenants/acme/events", &token).await;
+    assert_problem(res, 403, "tenant_disabled").await;
+    let res = s
+        .app
+        .post_as(
+            "/api/v1/tenants/acme/endpoints",
+            &token,
+            json!({"url": "https://receiver.example.com/"}),
+        )
+        .await;
+    assert_problem(res, 403, "tenant_disabled").await;
+    // No provider is called on its behalf, even by an admin.
+    let res = s
+        .app
+        .post_as(
+            "/api/v1/tenants/acme/vectorcare/requests/VC-PAUSE/accept",
+            &s.admin,
+            json!({}),
+        )
+        .await;
+    assert_problem(res, 403, "tenant_disabled").await;
+    // Its deliveries are kept and wait; admins still read everything.
+    assert_eq!(s.drain().await, 0);
+    assert!(rx.received().is_empty());
+    let pending = s.deliveries("?status=pending").await;
+    assert_eq!(pending.len(), 1, "kept, not dropped");
+    let res = s.app.get_as("/api/v1/tenants/acme/events", &s.admin).await;
+    assert_eq!(res.status().as_u16(), 200);
+
+    // Enabled again: the token works and the delivery goes out.
+    assert_eq!(status("active").await.status().as_u16(), 200);
+    let res = s.app.get_as("/api/v1/tenants/acme/events", &token).await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(s.drain().await, 1);
+    assert_eq!(rx.received().len(), 1);
+}

@@ -79,6 +79,10 @@ async fn perform(
     a: &'static Action,
     body: Option<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    // A disabled tenant acts toward no provider, whoever asks.
+    if scope.tenant.disabled {
+        return Err(ApiError::TenantDisabled);
+    }
     let request = Request {
         subject: a.subject.and_then(|(name, _)| req.match_info().get(name)),
         body,

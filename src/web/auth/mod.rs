@@ -102,6 +102,10 @@ async fn authenticate(state: &AppState, header: Option<String>) -> Result<Princi
     }
     let role = match (row.role.as_str(), row.tenant_id) {
         ("admin", _) => Role::Admin,
+        // A disabled tenant's tokens are refused until an admin enables it again.
+        ("tenant", Some(t)) if tenant::is_disabled(&state.db, &t).await? => {
+            return Err(ApiError::TenantDisabled)
+        }
         ("tenant", Some(t)) => Role::Tenant(t),
         _ => {
             return Err(unauthorized(
