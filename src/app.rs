@@ -151,7 +151,20 @@ impl Application {
             store::migrate_up(&db).await?;
         }
         match store::readiness(&db).await {
-            Ok(()) => store::instance::check_master_key(&db, &master_key).await?,
+            Ok(()) => {
+                store::instance::check_master_key(&db, &master_key).await?;
+                let sealed = store::endpoint_headers::seal_plain(
+                    &db,
+                    &crate::crypto::Cipher::new(&master_key),
+                )
+                .await?;
+                if sealed > 0 {
+                    tracing::info!(
+                        endpoints = sealed,
+                        "sealed endpoint headers stored in plain text"
+                    );
+                }
+            }
             // Without the schema there is nothing to check yet; /readyz reports why.
             Err(reason) => tracing::warn!(reason, "starting with an incomplete schema"),
         }

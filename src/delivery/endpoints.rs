@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 
 use crate::crypto::Cipher;
 use crate::domain::{EndpointId, SigningSecret};
-use crate::store::{endpoint, endpoint_secret, tenant};
+use crate::store::{endpoint, endpoint_headers, endpoint_secret, tenant};
 
 const TTL: Duration = Duration::from_secs(1);
 
@@ -79,10 +79,7 @@ impl Endpoints {
                 }
             }
         }
-        let headers = serde_json::from_value::<HashMap<String, String>>(ep.headers.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let headers = endpoint_headers::open(&self.cipher, &ep.id, &ep.headers);
         let tenant_disabled = tenant::is_disabled(db, &ep.tenant_id).await?;
         let snap = Arc::new(Snapshot {
             ep,

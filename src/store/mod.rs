@@ -7,6 +7,7 @@ pub mod audit_entry;
 pub mod delivery;
 pub mod delivery_attempt;
 pub mod endpoint;
+pub mod endpoint_headers;
 pub mod endpoint_secret;
 pub mod event;
 pub mod instance;

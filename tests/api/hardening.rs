@@ -257,3 +257,77 @@ async fn a_disabled_tenant_loses_its_api_access_and_its_deliveries_wait_until_it
     assert_eq!(s.drain().await, 1);
     assert_eq!(rx.received().len(), 1);
 }
+
+#[tokio::test]
+async fn endpoint_headers_are_sealed_at_rest_answered_masked_and_sent_in_full() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let s = crate::delivery::setup_with(|_| {}).await;
+    let rx = crate::receiver::Receiver::start().await;
+    let credential = "Bearer receiver-credential-0123456789";
+    let ep = s
+        .endpoint(&rx.url, json!({"headers": {"Authorization": credential}}))
+        .await;
+    assert_eq!(ep["headers"]["Authorization"], "****6789");
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/tenants/acme/endpoints/{id}");
+    let read: serde_json::Value = s.app.get_as(&path, &s.admin).await.json().await.unwrap();
+    assert_eq!(read["headers"]["Authorization"], "****6789");
+    assert!(!read.to_string().contains("receiver-credential"));
+
+    let rows = gateway::store::endpoint::Entity::find()
+        .into_json()
+        .all(&s.app.state.db)
+        .await
+        .unwrap();
+    let dump = serde_json::to_string(&rows).unwrap();
+    assert!(!dump.contains("receiver-credential"), "{dump}");
+
+    s.event(1, "VC-HDR").await;
+    s.drain().await;
+    assert_eq!(rx.received()[0].headers["authorization"], credential);
+
+    // Sending back the hint keeps the credential; a new header is sealed beside it.
+    let res = s
+        .app
+        .patch_as(
+            &path,
+            &s.admin,
+            json!({"headers": {"Authorization": "****6789", "X-Team": "dispatch-team-7"}}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    s.event(2, "VC-HDR").await;
+    s.drain().await;
+    let second = &rx.received()[1];
+    assert_eq!(second.headers["authorization"], credential);
+    assert_eq!(second.headers["x-team"], "dispatch-team-7");
+
+    // A row written before headers were sealed is sealed when the gateway starts.
+    let row = gateway::store::endpoint::Entity::find_by_id(
+        gateway::domain::EndpointId::parse(&id).unwrap(),
+    )
+    .one(&s.app.state.db)
+    .await
+    .unwrap()
+    .unwrap();
+    let mut legacy: gateway::store::endpoint::ActiveModel = row.into();
+    legacy.headers = Set(json!({"Authorization": credential}));
+    legacy.update(&s.app.state.db).await.unwrap();
+    let changed =
+        gateway::store::endpoint_headers::seal_plain(&s.app.state.db, &s.app.state.cipher)
+            .await
+            .unwrap();
+    assert_eq!(changed, 1);
+    let rows = gateway::store::endpoint::Entity::find()
+        .into_json()
+        .all(&s.app.state.db)
+        .await
+        .unwrap();
+    assert!(!serde_json::to_string(&rows)
+        .unwrap()
+        .contains("receiver-credential"));
+    s.app.state.delivery.forget_endpoints();
+    s.event(3, "VC-HDR").await;
+    s.drain().await;
+    assert_eq!(rx.received()[2].headers["authorization"], credential);
+}

@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::{EndpointId, EndpointUrl, Ordering, SecretId, SigningSecret, TenantId};
 use crate::error::{ApiError, FieldError, Problem};
-use crate::store::{endpoint, endpoint_secret, for_tenant};
+use crate::store::{endpoint, endpoint_headers, endpoint_secret, for_tenant};
 use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
 use crate::web::pagination::{finish, PageQuery};
@@ -61,7 +61,9 @@ pub struct Endpoint {
     /// Event types delivered here (`*` suffix matches a prefix, e.g. `transport.*`); empty means all.
     pub event_types: Vec<String>,
     pub enabled: bool,
-    /// Extra headers sent with every delivery.
+    /// Extra headers sent with every delivery: names with a masked hint of each value (values
+    /// are sealed at rest and never shown again).
+    #[schema(example = json!({"Authorization": "****c3Rk"}))]
     pub headers: BTreeMap<String, String>,
     /// Deliveries per second at most; `null` for no limit.
     pub rate_limit_per_second: Option<u32>,
@@ -87,7 +89,7 @@ impl From<endpoint::Model> for Endpoint {
             description: m.description,
             event_types: serde_json::from_value(m.event_types).unwrap_or_default(),
             enabled: m.enabled,
-            headers: serde_json::from_value(m.headers).unwrap_or_default(),
+            headers: endpoint_headers::hints(&m.headers),
             rate_limit_per_second: m.rate_limit_per_second.and_then(|n| u32::try_from(n).ok()),
             disabled_reason: m.disabled_reason,
             include_stale: m.include_stale,
@@ -127,6 +129,8 @@ pub struct CreateEndpoint {
     pub event_types: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Extra headers sent with every delivery (credentials welcome: values are sealed at rest
+    /// and answered only as a masked hint).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub rate_limit_per_second: Option<u32>,
@@ -152,6 +156,8 @@ pub struct UpdateEndpoint {
     pub event_types: Option<Vec<String>>,
     /// Enabling clears `disabled_reason`.
     pub enabled: Option<bool>,
+    /// Replaces every header. A value sent back exactly as its masked hint keeps the stored
+    /// value, so what was read can be returned without erasing a credential.
     pub headers: Option<BTreeMap<String, String>>,
     pub rate_limit_per_second: Option<u32>,
     pub include_stale: Option<bool>,
@@ -367,7 +373,12 @@ async fn create_endpoint(
         description: Set(input.description),
         event_types: Set(serde_json::json!(input.event_types)),
         enabled: Set(input.enabled),
-        headers: Set(serde_json::json!(input.headers)),
+        headers: Set(endpoint_headers::seal(
+            &state.cipher,
+            &id,
+            &input.headers,
+            &serde_json::Value::Null,
+        )),
         rate_limit_per_second: Set(input
             .rate_limit_per_second
             .filter(|n| *n > 0)
@@ -441,6 +452,7 @@ async fn update_endpoint(
     let current = find(&state, &scope, &path.1).await?;
     let input = body.0;
     let mut errors = Vec::new();
+    let (id, stored_headers) = (current.id.clone(), current.headers.clone());
     let mut model: endpoint::ActiveModel = current.into();
     if let Some(u) = &input.url {
         if let Some(url) = check_url(&state, u, &mut errors) {
@@ -457,7 +469,12 @@ async fn update_endpoint(
     }
     if let Some(h) = input.headers {
         check_headers(&h, &mut errors);
-        model.headers = Set(serde_json::json!(h));
+        model.headers = Set(endpoint_headers::seal(
+            &state.cipher,
+            &id,
+            &h,
+            &stored_headers,
+        ));
     }
     if let Some(n) = input.rate_limit_per_second {
         check_rate_limit(n, &mut errors);
