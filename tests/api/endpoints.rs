@@ -37,7 +37,10 @@ async fn an_endpoint_shows_its_signing_secret_once_at_creation() {
         ep["event_types"],
         json!(["transport.*", "lab.order.updated"])
     );
-    assert_eq!(ep["headers"]["X-Api-Key"], "****", "a header value is answered masked");
+    assert_eq!(
+        ep["headers"]["X-Api-Key"], "****",
+        "a header value is answered masked"
+    );
 
     let got: Value = app
         .get_as(&format!("/api/v1/tenants/acme/endpoints/{id}"), &admin)

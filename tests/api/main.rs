@@ -10,6 +10,7 @@ mod durability;
 mod endpoints;
 mod errors;
 mod fake_providers;
+mod fuzz;
 mod hardening;
 mod health;
 mod helpers;
