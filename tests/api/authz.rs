@@ -470,6 +470,29 @@ async fn every_admin_route_answers_each_kind_of_caller_as_its_policy_says() {
             "{what}: another tenant's token"
         );
 
+        // A disabled tenant's own token gets nowhere, whatever the route.
+        n += 1;
+        let f = fixture(&app, n).await;
+        let res = app
+            .patch_as(
+                &format!("/api/v1/tenants/{}", f.tenant),
+                &f.admin,
+                json!({"status": "disabled"}),
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 200);
+        let res = send(&app, &r, &f, Some(&format!("Bearer {}", f.own))).await;
+        assert_eq!(
+            res.status().as_u16(),
+            403,
+            "{what}: a disabled tenant's token"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            body["code"], "tenant_disabled",
+            "{what}: a disabled tenant's token"
+        );
+
         n += 1;
         let f = fixture(&app, n).await;
         let res = send(&app, &r, &f, Some(&format!("Bearer {}", f.own))).await;
