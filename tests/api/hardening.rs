@@ -110,37 +110,31 @@ async fn an_ambient_proxy_is_never_used_and_a_pinned_internal_name_stays_refused
     let (mut child, addr) = crate::process::serve(&mut command(&[]));
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let api = |path: &str| format!("http://{addr}/api/v1{path}");
-    let res = client
-        .post(api("/tenants"))
-        .bearer_auth(&token)
-        .json(&json!({"slug": "acme", "name": "Acme"}))
-        .send()
+    let post = |path: String, body: serde_json::Value| {
+        client
+            .post(api(&path))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let res = post("/tenants".into(), json!({"slug": "acme", "name": "Acme"}))
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 201);
-    let ep: serde_json::Value = client
-        .post(api("/tenants/acme/endpoints"))
-        .bearer_auth(&token)
-        .json(&json!({"url": "http://internal-db.corp:5432/x"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sent: serde_json::Value = client
-        .post(api(&format!(
-            "/tenants/acme/endpoints/{}/test",
-            ep["id"].as_str().unwrap()
-        )))
-        .bearer_auth(&token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ep: serde_json::Value = post(
+        "/tenants/acme/endpoints".into(),
+        json!({"url": "http://internal-db.corp:5432/x"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let test = format!(
+        "/tenants/acme/endpoints/{}/test",
+        ep["id"].as_str().unwrap()
+    );
+    let sent: serde_json::Value = post(test, json!({})).await.unwrap().json().await.unwrap();
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(sent["success"], false, "{sent}");

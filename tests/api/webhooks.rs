@@ -963,16 +963,19 @@ async fn a_source_address_outside_the_allowlist_is_refused_and_a_trusted_proxy_h
             json!({"ip_allowlist": ["203.0.113.0/24"]}),
         )
         .await;
-    let send = |xff: &'static str| {
-        proxied
+    // Each string is one X-Forwarded-For header line.
+    let send_lines = |lines: &[&'static str]| {
+        let mut req = proxied
             .app
             .client
             .post(proxied.app.url("/webhooks/vectorcare/acme"))
-            .header("x-vectorcare-signature", &sig)
-            .header("x-forwarded-for", xff)
-            .body(body.clone())
-            .send()
+            .header("x-vectorcare-signature", &sig);
+        for line in lines {
+            req = req.header("x-forwarded-for", *line);
+        }
+        req.body(body.clone()).send()
     };
+    let send = |xff: &'static str| send_lines(&[xff]);
     assert_eq!(
         send("10.9.9.9, 203.0.113.9")
             .await
@@ -991,20 +994,9 @@ async fn a_source_address_outside_the_allowlist_is_refused_and_a_trusted_proxy_h
         403
     );
     // Two header lines are one list: the proxy's entry is still the rightmost of the last line.
-    let two_lines = |first: &'static str, second: &'static str| {
-        proxied
-            .app
-            .client
-            .post(proxied.app.url("/webhooks/vectorcare/acme"))
-            .header("x-vectorcare-signature", &sig)
-            .header("x-forwarded-for", first)
-            .header("x-forwarded-for", second)
-            .body(body.clone())
-            .send()
-    };
-    let res = two_lines("203.0.113.9", "10.9.9.9").await.unwrap();
+    let res = send_lines(&["203.0.113.9", "10.9.9.9"]).await.unwrap();
     assert_problem(res, 403, "source_ip_not_allowed").await;
-    let res = two_lines("10.9.9.9", "203.0.113.9").await.unwrap();
+    let res = send_lines(&["10.9.9.9", "203.0.113.9"]).await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
 }
 
