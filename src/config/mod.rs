@@ -19,6 +19,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+mod delivery;
+pub use delivery::DeliverySettings;
+
 /// What the configuration layers say, before validation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -230,32 +233,6 @@ pub struct Settings {
     pub delivery: DeliverySettings,
 }
 
-/// How deliveries to tenant endpoints behave.
-#[derive(Debug, Clone)]
-pub struct DeliverySettings {
-    /// Whether this process runs delivery workers.
-    pub enabled: bool,
-    /// Deliveries in flight at once in this process.
-    pub concurrency: usize,
-    /// Default per-endpoint cap on deliveries in flight.
-    pub endpoint_concurrency: u32,
-    pub timeout: Duration,
-    /// Delay before attempt n+1 (the first entry is the first attempt's delay, usually 0).
-    pub retry_schedule: Vec<Duration>,
-    pub jitter: f64,
-    pub retry_after_max: Duration,
-    pub disable_after: Duration,
-    pub poll_interval: Duration,
-    /// How long a worker owns a delivery it claimed; after a crash, others take it over then.
-    pub lease: Duration,
-    pub ssrf_guard: bool,
-    pub ssrf_allowlist: Vec<ipnet::IpNet>,
-    /// Names pinned to addresses for outbound calls.
-    pub ssrf_resolve: Vec<(String, std::net::IpAddr)>,
-    /// The explicit proxy of every outbound call (callbacks and provider calls), if any.
-    pub outbound_proxy: Option<url::Url>,
-}
-
 impl Settings {
     /// Reads defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -279,6 +256,7 @@ impl Settings {
     }
 
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
+        let delivery = DeliverySettings::from_raw(&raw)?;
         let listen: SocketAddr = raw.listen.trim().parse().map_err(|e| {
             invalid(
                 "listen",
@@ -483,105 +461,7 @@ impl Settings {
                 n => n,
             },
             provider_timeout: parse_duration("provider_timeout", &raw.provider_timeout)?,
-            delivery: DeliverySettings {
-                enabled: raw.delivery_enabled,
-                concurrency: match raw.delivery_concurrency {
-                    0 => return Err(invalid("delivery_concurrency", "must be at least 1")),
-                    n => n,
-                },
-                endpoint_concurrency: match raw.delivery_endpoint_concurrency {
-                    0 => {
-                        return Err(invalid(
-                            "delivery_endpoint_concurrency",
-                            "must be at least 1",
-                        ))
-                    }
-                    n => n,
-                },
-                timeout: parse_duration("delivery_timeout", &raw.delivery_timeout)?,
-                retry_schedule: {
-                    let list = raw
-                        .delivery_retry_schedule
-                        .split(',')
-                        .map(|d| parse_duration("delivery_retry_schedule", d))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    if list.is_empty() {
-                        return Err(invalid(
-                            "delivery_retry_schedule",
-                            "needs at least one entry",
-                        ));
-                    }
-                    list
-                },
-                jitter: if (0.0..=1.0).contains(&raw.delivery_jitter) {
-                    raw.delivery_jitter
-                } else {
-                    return Err(invalid("delivery_jitter", "must be between 0 and 1"));
-                },
-                retry_after_max: parse_duration(
-                    "delivery_retry_after_max",
-                    &raw.delivery_retry_after_max,
-                )?,
-                disable_after: parse_duration(
-                    "delivery_disable_after",
-                    &raw.delivery_disable_after,
-                )?,
-                poll_interval: parse_duration(
-                    "delivery_poll_interval",
-                    &raw.delivery_poll_interval,
-                )?,
-                lease: {
-                    let lease = parse_duration("delivery_lease", &raw.delivery_lease)?;
-                    let timeout = parse_duration("delivery_timeout", &raw.delivery_timeout)?;
-                    if lease <= timeout {
-                        return Err(invalid(
-                            "delivery_lease",
-                            "must be longer than delivery_timeout",
-                        ));
-                    }
-                    lease
-                },
-                ssrf_guard: raw.ssrf_guard,
-                ssrf_allowlist: raw
-                    .ssrf_allowlist
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| crate::domain::parse_cidr(s).map_err(|m| invalid("ssrf_allowlist", m)))
-                    .collect::<Result<Vec<_>, _>>()?,
-                outbound_proxy: match raw.outbound_proxy.trim() {
-                    "" => None,
-                    text => Some(
-                        url::Url::parse(text)
-                            .ok()
-                            .filter(|u| matches!(u.scheme(), "http" | "https"))
-                            .ok_or_else(|| {
-                                invalid("outbound_proxy", "must be an http:// or https:// URL")
-                            })?,
-                    ),
-                },
-                ssrf_resolve: raw
-                    .ssrf_resolve
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|pair| {
-                        let (host, ip) = pair.split_once('=').ok_or_else(|| {
-                            invalid(
-                                "ssrf_resolve",
-                                "must be host=address pairs, comma-separated",
-                            )
-                        })?;
-                        let ip = ip.trim().parse().map_err(|_| {
-                            invalid(
-                                "ssrf_resolve",
-                                "must be host=address pairs, comma-separated",
-                            )
-                        })?;
-                        Ok((host.trim().to_ascii_lowercase(), ip))
-                    })
-                    .collect::<Result<Vec<_>, ConfigError>>()?,
-            },
+            delivery,
         })
     }
 }
