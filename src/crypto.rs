@@ -194,22 +194,30 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Makes `path` readable by this user only (0600 on Unix), creating it empty when missing, so a
 /// database file (and the WAL and shared-memory files SQLite gives the same mode) never starts
-/// world-readable.
+/// world-readable. An existing file is changed by its path only, never opened: closing a
+/// descriptor of a database file would drop the locks SQLite holds on it in this process.
 pub fn make_private_file(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+        }
+        return Ok(());
+    }
     let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    drop(options.open(path)?);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Created meanwhile by another process: make it private as above.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => make_private_file(path),
+        Err(e) => Err(e),
     }
-    Ok(())
 }
 
 #[cfg(test)]
