@@ -126,3 +126,31 @@ fn a_timestamp_at_the_ends_of_the_integers_is_out_of_tolerance_not_an_overflow()
         );
     }
 }
+
+#[test]
+fn an_order_with_an_empty_id_is_refused_not_stored_without_a_subject() {
+    let headers = actix_web::http::header::HeaderMap::new();
+    for body in [
+        r#"{"event_type":"labtest.order.updated","data":{"id":"","status":"received"}}"#,
+        r#"{"id":"","status":"collecting_sample","events":[]}"#,
+    ] {
+        let inbound = Inbound {
+            headers: &headers,
+            body: body.as_bytes(),
+            now: chrono::Utc::now(),
+        };
+        let verified = Verified {
+            method: "test",
+            key_id: crate::domain::KeyId::generate(),
+            delivery_id: Some("msg_1".into()),
+            timestamp: None,
+        };
+        assert!(
+            matches!(
+                Vital.normalize(&inbound, &verified),
+                Err(Rejection::InvalidPayload(_))
+            ),
+            "{body}"
+        );
+    }
+}
