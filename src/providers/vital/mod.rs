@@ -385,7 +385,14 @@ impl WebhookProvider for Vital {
             }
             "labtest.appointment.created" | "labtest.appointment.updated" => {
                 let id = required(&data.id, "id")?;
-                let order = data.order_id.1 .0.clone().unwrap_or_else(|| id.clone());
+                // The appointment's order is its subject; without one (or an empty one), itself.
+                let order = data
+                    .order_id
+                    .1
+                     .0
+                    .clone()
+                    .filter(|o| !o.is_empty())
+                    .unwrap_or_else(|| id.clone());
                 let provider_status = data.status.0.clone();
                 let status = provider_status
                     .as_deref()
@@ -449,12 +456,13 @@ impl WebhookProvider for Vital {
                 )
             }
             _ => {
-                let subject = data
-                    .order_id
-                    .1
-                     .0
-                    .clone()
-                    .or_else(|| data.id.0.clone())
+                // Other event types name their order, else their object, else the delivery: the
+                // first that is a non-empty string.
+                let subject = [&data.order_id.1 .0, &data.id.0]
+                    .into_iter()
+                    .flatten()
+                    .find(|s| !s.is_empty())
+                    .cloned()
                     .unwrap_or_else(|| delivery_id.clone());
                 (
                     types::LAB_OTHER,
