@@ -1,7 +1,8 @@
 //! Fuzz targets (proptest): every provider's verify and parse, the signature header parsers, the
 //! endpoint URL and SSRF classifier, and the JWT check, fed random and mutated inputs. Each asserts
 //! no panic and a property that must hold. `cargo test` runs `FUZZ_CASES` inputs per target
-//! (default 2,000); a long run: `FUZZ_CASES=10000000 cargo test --release --test api fuzz`.
+//! (default 2,000); a long run: `FUZZ_CASES=10000000 cargo test --release --test api fuzz`
+//! (`FUZZ_PROVIDERS=vital,uber-health` limits the provider targets to those).
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use chrono::Utc;
@@ -19,6 +20,14 @@ fn cases() -> u32 {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(2_000)
+}
+
+/// The providers to fuzz: all, or those `FUZZ_PROVIDERS` names (comma-separated).
+fn providers() -> Vec<Provider> {
+    let only = std::env::var("FUZZ_PROVIDERS").unwrap_or_default();
+    Provider::all()
+        .filter(|p| only.is_empty() || only.split(',').any(|n| n.trim() == p.as_str()))
+        .collect()
 }
 
 fn runner() -> TestRunner {
@@ -148,7 +157,7 @@ fn verified() -> Verified {
 
 #[test]
 fn fuzz_every_providers_parse_never_panics_and_refuses_only_as_invalid_payload() {
-    for provider in Provider::all() {
+    for provider in providers() {
         let headers = HeaderMap::new();
         fuzz(
             &format!("{provider} normalize"),
@@ -185,7 +194,7 @@ fn header_value() -> impl Strategy<Value = String> {
 
 #[test]
 fn fuzz_every_providers_verify_never_panics_and_never_accepts_a_forgery() {
-    for provider in Provider::all() {
+    for provider in providers() {
         let names: Vec<&str> = provider
             .plugin()
             .kept_headers()
