@@ -106,13 +106,14 @@ async fn onboard(client: &reqwest::Client, base: &str, token: &str, receiver: &s
     .is_success());
 }
 
-/// Sends `count` signed webhooks, at most 16 at a time, spread over `bases`; returns the
-/// event ids the gateway acknowledged.
+/// Sends `count` signed webhooks, at most 16 at a time, spread over `bases`, each up to
+/// `retries` more times until acknowledged; returns the event ids the gateway acknowledged.
 async fn burst(
     bases: &[String],
     count: usize,
     offset: usize,
     stop_after: Option<(usize, tokio::sync::oneshot::Sender<()>)>,
+    retries: usize,
 ) -> Vec<String> {
     let client = reqwest::Client::new();
     let slots = Arc::new(Semaphore::new(16));
@@ -139,20 +140,33 @@ async fn burst(
         let client = client.clone();
         let acked = acked.clone();
         tasks.push(tokio::spawn(async move {
-            let res = client
-                .post(url)
-                .header("x-vectorcare-signature", sig)
-                .body(body)
-                .send()
-                .await;
-            if let Ok(r) = res {
-                if r.status().as_u16() == 200 {
-                    if let Ok(v) = r.json::<Value>().await {
-                        acked
-                            .lock()
-                            .unwrap()
-                            .push(v["event_id"].as_str().unwrap_or_default().to_owned());
+            // Like a provider, a webhook that was not acknowledged is sent again (VectorCare
+            // retries twice); why it was not is printed, so a refusal still shows in the log.
+            for _ in 0..=retries {
+                let res = client
+                    .post(&url)
+                    .header("x-vectorcare-signature", &sig)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status().as_u16() == 200 => {
+                        if let Ok(v) = r.json::<Value>().await {
+                            acked
+                                .lock()
+                                .unwrap()
+                                .push(v["event_id"].as_str().unwrap_or_default().to_owned());
+                            break;
+                        }
                     }
+                    Ok(r) => {
+                        eprintln!(
+                            "burst: {} {}",
+                            r.status(),
+                            r.text().await.unwrap_or_default()
+                        )
+                    }
+                    Err(e) => eprintln!("burst: {e}"),
                 }
             }
             drop(permit);
@@ -184,7 +198,7 @@ async fn a_gateway_killed_mid_burst_delivers_every_acknowledged_event_after_rest
 
     let (tx, kill) = tokio::sync::oneshot::channel();
     let bases = vec![first.base.clone()];
-    let sender = tokio::spawn(async move { burst(&bases, 400, 0, Some((150, tx))).await });
+    let sender = tokio::spawn(async move { burst(&bases, 400, 0, Some((150, tx)), 0).await });
     let _ = kill.await;
     first.child.kill().unwrap(); // SIGKILL: no graceful anything
     let _ = first.child.wait();
@@ -232,7 +246,7 @@ async fn two_gateways_on_postgresql_deliver_a_thousand_events_none_lost_none_twi
     let b = start(dir.path(), &db, &key);
     onboard(&reqwest::Client::new(), &a.base, &token, &rx.url).await;
 
-    let acked = burst(&[a.base.clone(), b.base.clone()], 1000, 10_000, None).await;
+    let acked = burst(&[a.base.clone(), b.base.clone()], 1000, 10_000, None, 2).await;
     assert_eq!(acked.len(), 1000);
     rx.wait_for(1000, Duration::from_secs(120)).await;
     // Anything sent twice would arrive within a poll interval or two of the rest.

@@ -55,6 +55,9 @@ fn wait_listening(child: &mut Child) -> String {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                 if v["fields"]["message"] == "listening" {
                     let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
+                } else if matches!(v["level"].as_str(), Some("WARN" | "ERROR")) {
+                    // A failing test then shows what the process complained about.
+                    eprintln!("gateway: {line}");
                 }
             }
         }
