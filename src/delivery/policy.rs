@@ -35,10 +35,10 @@ pub enum EndpointChange {
     },
 }
 
-/// How long a lease lasts: longer than any attempt, so a live worker never loses one.
+/// How long a lease lasts, claimed or handed off: `delivery_lease`, which the settings keep
+/// longer than `delivery_timeout`, so a live worker never loses one.
 pub fn lease_for(settings: &DeliverySettings) -> chrono::Duration {
-    chrono::Duration::from_std(settings.timeout + Duration::from_secs(30))
-        .unwrap_or(chrono::Duration::minutes(1))
+    chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::minutes(1))
 }
 
 /// Delay before the next attempt after `attempts` failed ones; `None` when none is left.

@@ -670,12 +670,18 @@ async fn a_test_event_reports_the_endpoints_answer_and_stats_summarize_attempts(
 #[tokio::test]
 async fn a_delivery_whose_worker_died_is_taken_over_when_its_lease_expires() {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
-    let s = setup_with(|_| {}).await;
+    let s = setup_with(|c| {
+        c.delivery_timeout = "4s".into();
+        c.delivery_lease = "9s".into();
+    })
+    .await;
     let rx = Receiver::start().await;
     s.endpoint(&rx.url, json!({})).await;
     s.event(1, "VC-LEASE").await;
     // A worker claimed it and died: the lease is held, nothing was sent.
+    let before = chrono::Utc::now();
     let claimed = s.app.state.delivery.claim(10).await.unwrap();
+    let after = chrono::Utc::now();
     assert_eq!(claimed.len(), 1);
     assert_eq!(s.drain().await, 0, "a leased delivery is not sent twice");
     assert!(rx.received().is_empty());
@@ -690,6 +696,12 @@ async fn a_delivery_whose_worker_died_is_taken_over_when_its_lease_expires() {
         row.leased_until,
         "a leased delivery is next due when its lease runs out"
     );
+    let lease = row.leased_until.unwrap();
+    assert!(
+        lease >= before + chrono::Duration::seconds(9)
+            && lease <= after + chrono::Duration::seconds(9),
+        "a claim holds its delivery for delivery_lease: {before} .. {lease} .. {after}"
+    );
     // Time passes beyond the lease.
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
     let mut expired: gateway::store::delivery::ActiveModel = row.into();
@@ -703,7 +715,12 @@ async fn a_delivery_whose_worker_died_is_taken_over_when_its_lease_expires() {
 #[tokio::test]
 async fn a_new_delivery_is_leased_when_stored_and_sent_without_being_claimed() {
     use sea_orm::EntityTrait;
-    let s = setup_with(|c| c.delivery_enabled = true).await;
+    let s = setup_with(|c| {
+        c.delivery_enabled = true;
+        c.delivery_timeout = "4s".into();
+        c.delivery_lease = "9s".into();
+    })
+    .await;
     let rx = Receiver::start().await;
     rx.set_delay(Duration::from_millis(1500));
     s.endpoint(&rx.url, json!({})).await;
@@ -719,7 +736,11 @@ async fn a_new_delivery_is_leased_when_stored_and_sent_without_being_claimed() {
     assert_eq!(rows[0].status.as_str(), "pending");
     assert!(rows[0].leased_by.is_some(), "stored with its lease");
     assert_eq!(rows[0].leased_until, Some(rows[0].next_attempt_at));
-    assert!(rows[0].next_attempt_at > chrono::Utc::now() + chrono::Duration::seconds(5));
+    assert_eq!(
+        rows[0].leased_until,
+        Some(rows[0].created_at + chrono::Duration::seconds(9)),
+        "a handed-off delivery is held for delivery_lease from its creation"
+    );
     assert!(s.app.state.delivery.claim(10).await.unwrap().is_empty());
     assert_eq!(rx.wait_for(1, Duration::from_secs(5)).await.len(), 1);
 
