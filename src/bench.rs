@@ -66,7 +66,7 @@ pub struct Report {
 
 #[derive(Default)]
 struct Sink {
-    /// (event id, webhook-id, when)
+    /// (event id, delivery id, when)
     got: Mutex<Vec<(String, String, Instant)>>,
 }
 
@@ -81,7 +81,7 @@ async fn sink_handler(
     let id = event_id(&body).unwrap_or_default();
     let wid = req
         .headers()
-        .get("webhook-id")
+        .get(crate::delivery::send::DELIVERY_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();

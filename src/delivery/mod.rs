@@ -286,7 +286,8 @@ impl Dispatcher {
             .sender
             .send(&Message {
                 url: ep.url.as_str(),
-                webhook_id: c.id.as_str(),
+                webhook_id: c.event_id.as_str(),
+                delivery_id: Some(c.id.as_str()),
                 body: &p.body,
                 keys: &snap.keys,
                 extra_headers: &snap.headers,

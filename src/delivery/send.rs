@@ -35,10 +35,17 @@ pub struct Sender {
     proxied: bool,
 }
 
+/// The header naming the delivery; `webhook-id` names the message (the event).
+pub const DELIVERY_ID: &str = "x-delivery-id";
+
 /// One message as it goes out: headers are Standard Webhooks, body structured CloudEvents JSON.
 pub struct Message<'a> {
     pub url: &'a str,
+    /// The message's id, the same for every endpoint, retry and resend of it (Standard
+    /// Webhooks): the event's id, which receivers deduplicate on.
     pub webhook_id: &'a str,
+    /// This delivery (one event to one endpoint), for a receiver's support questions and logs.
+    pub delivery_id: Option<&'a str>,
     pub body: &'a [u8],
     /// `whsec_` key bytes of every secret that signs (rotation: several).
     pub keys: &'a [Vec<u8>],
@@ -122,6 +129,9 @@ impl Sender {
         );
         if let Ok(v) = HeaderValue::from_str(m.webhook_id) {
             headers.insert("webhook-id", v);
+        }
+        if let Some(Ok(v)) = m.delivery_id.map(HeaderValue::from_str) {
+            headers.insert(DELIVERY_ID, v);
         }
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
         if let Ok(v) = HeaderValue::from_str(&signatures.join(" ")) {

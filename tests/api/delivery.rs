@@ -2,6 +2,7 @@
 //! retries, dead letters, auto-disable, 410, Retry-After, redirects, isolation between endpoints,
 //! FIFO per subject, rate limits, the SSRF guard, replay, and the API around it.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -130,7 +131,8 @@ async fn callbacks_are_cloudevents_that_an_independent_standard_webhooks_library
     let r = &got[0];
     assert_eq!(r.headers["content-type"], "application/cloudevents+json");
     assert_eq!(r.headers["x-tenant-key"], "abc123");
-    assert!(r.headers["webhook-id"].starts_with("dlv_"));
+    assert_eq!(r.headers["webhook-id"], event_id.as_str());
+    assert!(r.headers["x-delivery-id"].starts_with("dlv_"));
     let ce = r.json();
     assert_eq!(ce["id"], event_id.as_str());
     assert_eq!(ce["specversion"], "1.0");
@@ -208,6 +210,42 @@ async fn a_failing_receiver_is_retried_until_it_recovers_and_every_attempt_is_lo
     assert!(
         ids.windows(2).all(|w| w[0] == w[1]),
         "webhook-id is stable across retries"
+    );
+}
+
+#[tokio::test]
+async fn every_copy_and_resend_of_an_event_carries_its_id_as_webhook_id_and_its_own_delivery_id() {
+    let s = setup_with(|_| {}).await;
+    let (rx1, rx2) = (Receiver::start().await, Receiver::start().await);
+    let ep1 = s.endpoint(&rx1.url, json!({})).await;
+    s.endpoint(&rx2.url, json!({})).await;
+    let event_id = s.event(1, "VC-WID").await;
+    assert_eq!(s.drain().await, 2);
+    let res = s
+        .app
+        .post_as(
+            &format!("/api/v1/tenants/acme/events/{event_id}/resend"),
+            &s.admin,
+            json!({"endpoint_id": ep1["id"]}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 201);
+    assert_eq!(s.drain().await, 1);
+
+    let got: Vec<_> = rx1.received().into_iter().chain(rx2.received()).collect();
+    assert_eq!(got.len(), 3, "two endpoints, then a resend to one");
+    for r in &got {
+        assert_eq!(
+            r.headers["webhook-id"],
+            event_id.as_str(),
+            "a receiver deduplicating on webhook-id sees one message"
+        );
+    }
+    let deliveries: HashSet<&String> = got.iter().map(|r| &r.headers["x-delivery-id"]).collect();
+    assert_eq!(
+        deliveries.len(),
+        3,
+        "each delivery has its own id: {deliveries:?}"
     );
 }
 

@@ -254,7 +254,7 @@ async fn two_gateways_on_postgresql_deliver_a_thousand_events_none_lost_none_twi
     let ids: Vec<String> = rx
         .received()
         .iter()
-        .map(|r| r.headers["webhook-id"].clone())
+        .map(|r| r.headers["x-delivery-id"].clone())
         .collect();
     let distinct: HashSet<&String> = ids.iter().collect();
     assert_eq!(ids.len(), 1000, "exactly one request per delivery");

@@ -449,6 +449,7 @@ async fn send_test(
         .send(&crate::delivery::send::Message {
             url: snap.ep.url.as_str(),
             webhook_id: &id,
+            delivery_id: None,
             body: &body,
             keys: &snap.keys,
             extra_headers: &snap.headers,

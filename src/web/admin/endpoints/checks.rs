@@ -19,6 +19,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    crate::delivery::send::DELIVERY_ID,
     "user-agent",
 ];
 
