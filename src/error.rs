@@ -42,6 +42,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body must be sent as {expected}")]
     UnsupportedMediaType { expected: &'static str },
+    #[error("the request headers exceed the limit of {count} headers or {bytes} bytes")]
+    HeadersTooLarge { count: usize, bytes: usize },
     #[error("a path parameter is not valid: {0}")]
     InvalidPath(String),
     #[error("a query parameter is not valid: {0}")]
@@ -76,6 +78,10 @@ pub enum ApiError {
     InvalidPayload(String),
     #[error("the service is not ready: {0}")]
     NotReady(String),
+    /// The database refused or timed out: nothing was changed; the same request may be sent
+    /// again after `Retry-After`.
+    #[error("the database is unavailable; retry after {retry_after_secs} s")]
+    DatabaseUnavailable { retry_after_secs: u64 },
     /// The tenant's provider connection lacks what this call needs (credentials, API key).
     #[error("{0}")]
     ConnectionIncomplete(String),
@@ -117,6 +123,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::InvalidPath(_) => "invalid_path",
             ApiError::InvalidQuery(_) => "invalid_query",
             ApiError::BadRequest(_) => "bad_request",
@@ -134,6 +141,7 @@ impl ApiError {
             ApiError::TimestampOutOfTolerance(_) => "timestamp_out_of_tolerance",
             ApiError::InvalidPayload(_) => "invalid_payload",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::DatabaseUnavailable { .. } => "database_unavailable",
             ApiError::ConnectionIncomplete(_) => "connection_incomplete",
             ApiError::ProviderCredentialsRejected(_) => "provider_credentials_rejected",
             ApiError::ProviderBadRequest(_) => "provider_bad_request",
@@ -154,6 +162,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => "Invalid JSON body",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
+            ApiError::HeadersTooLarge { .. } => "Request headers too large",
             ApiError::InvalidPath(_) => "Invalid path parameter",
             ApiError::InvalidQuery(_) => "Invalid query parameter",
             ApiError::BadRequest(_) => "Bad request",
@@ -171,6 +180,7 @@ impl ApiError {
             ApiError::TimestampOutOfTolerance(_) => "Timestamp out of tolerance",
             ApiError::InvalidPayload(_) => "Invalid payload",
             ApiError::NotReady(_) => "Not ready",
+            ApiError::DatabaseUnavailable { .. } => "Database unavailable",
             ApiError::ConnectionIncomplete(_) => "Provider connection incomplete",
             ApiError::ProviderCredentialsRejected(_) => "Provider refused the credentials",
             ApiError::ProviderBadRequest(_) => "Provider refused the request",
@@ -252,9 +262,56 @@ impl From<sea_orm::DbErr> for ApiError {
                 }
             }
         }
+        if is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::DatabaseUnavailable {
+                retry_after_secs: DATABASE_RETRY_AFTER_SECS,
+            };
+        }
         ApiError::Internal(anyhow::Error::new(e).context("database"))
     }
 }
+
+/// The database refused, dropped or timed out the connection (pool exhausted, server down or
+/// restarting, too many clients, SQLite busy past its timeout), as opposed to refusing the
+/// statement: the request did nothing and can be sent again.
+pub fn is_unavailable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => match r {
+            RuntimeErr::SqlxError(x) => match x.as_ref() {
+                Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed => true,
+                Sqlx::Database(d) => d.code().is_some_and(|c| unavailable_code(&c)),
+                _ => false,
+            },
+            RuntimeErr::Internal(text) => text.contains("database is locked"),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// PostgreSQL's connection exceptions (class 08), too many connections (53300), and an
+/// operator's intervention (57P01-57P03: shutdown, crash shutdown, cannot connect now);
+/// SQLite's busy (5) and locked (6).
+fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || code == "53300"
+        || code.starts_with("57P")
+        || code == "5"
+        || code == "6"
+}
+
+/// What a client is told to wait when the database is unavailable: long enough for a pool to
+/// get a connection back, short enough for a provider's retry budget.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 2;
 
 /// An error answer (RFC 7807 problem details). Branch on `code`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -310,6 +367,7 @@ impl ResponseError for ApiError {
             | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
@@ -321,7 +379,9 @@ impl ResponseError for ApiError {
             | ApiError::InvalidSignature(_)
             | ApiError::TimestampOutOfTolerance(_) => StatusCode::UNAUTHORIZED,
             ApiError::InvalidPayload(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(_) | ApiError::DatabaseUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::ConnectionIncomplete(_) | ApiError::ProviderForbidden(_) => {
                 StatusCode::CONFLICT
             }
@@ -363,6 +423,7 @@ impl ResponseError for ApiError {
                 );
             }
             ApiError::RateLimited { retry_after_secs }
+            | ApiError::DatabaseUnavailable { retry_after_secs }
             | ApiError::ProviderRateLimited {
                 retry_after_secs: Some(retry_after_secs),
                 ..

@@ -129,13 +129,14 @@ impl Default for RawSettings {
     }
 }
 
-/// A setting that is missing or wrong; the message names it in both spellings.
+/// A setting that is missing or wrong; the message names it and where its value came from
+/// (the config file, or the environment variable).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("invalid setting `{key}` (env {env}): {reason}")]
+    #[error("invalid setting `{key}` ({origin}): {reason}")]
     Invalid {
         key: &'static str,
-        env: String,
+        origin: String,
         reason: String,
     },
     #[error("configuration could not be read: {0}")]
@@ -145,8 +146,21 @@ pub enum ConfigError {
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
-        env: env_name(key),
+        origin: format!("env {}", env_name(key)),
         reason: reason.into(),
+    }
+}
+
+/// Where `key`'s value came from: the file that set it, the environment, or the default.
+fn origin(figment: &Figment, key: &str) -> String {
+    let env = env_name(key);
+    match figment.find_metadata(key) {
+        Some(m) => match &m.source {
+            Some(figment::Source::File(path)) => format!("in {}", path.display()),
+            _ if m.name.contains("environment") => format!("env {env}"),
+            _ => format!("the default; set it with env {env}"),
+        },
+        None => format!("env {env}"),
     }
 }
 
@@ -251,8 +265,15 @@ impl Settings {
             .merge(Env::prefixed("GATEWAY_").ignore(&["config"]));
         let raw: RawSettings = figment
             .extract()
-            .map_err(|e| ConfigError::Load(describe_figment_error(e)))?;
-        Self::from_raw(raw)
+            .map_err(|e| ConfigError::Load(describe_figment_error(&figment, e)))?;
+        Self::from_raw(raw).map_err(|e| match e {
+            ConfigError::Invalid { key, reason, .. } => ConfigError::Invalid {
+                key,
+                origin: origin(&figment, key),
+                reason,
+            },
+            other => other,
+        })
     }
 
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
@@ -515,14 +536,14 @@ fn parse_database_url(text: &str) -> Result<DatabaseTarget, ConfigError> {
 }
 
 /// Figment names the key in its message; keep it, in one line.
-fn describe_figment_error(e: figment::Error) -> String {
+fn describe_figment_error(figment: &Figment, e: figment::Error) -> String {
     e.into_iter()
         .map(|e| {
             let key = e.path.join(".");
             if key.is_empty() {
                 e.to_string()
             } else {
-                format!("setting `{key}` (env {}): {}", env_name(&key), e.kind)
+                format!("setting `{key}` ({}): {}", origin(figment, &key), e.kind)
             }
         })
         .collect::<Vec<_>>()

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -72,6 +72,67 @@ pub async fn request_context(
     Ok(res)
 }
 
+/// The most headers a request may carry, and their size in all (names and values). Below the
+/// HTTP parser's own ceiling (96 headers, 128 KiB of head), which can only answer a bare 431, so
+/// that oversized requests meet this answer instead: problem+json with a request id.
+pub const MAX_HEADERS: usize = 64;
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Refuses requests whose headers exceed `MAX_HEADERS` or `MAX_HEADER_BYTES` with
+/// 431 `headers_too_large`.
+pub async fn header_limits(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let count = req.headers().len();
+    let bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len().saturating_add(v.len()))
+        .fold(0usize, usize::saturating_add);
+    if count > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        let err = ApiError::HeadersTooLarge {
+            count: MAX_HEADERS,
+            bytes: MAX_HEADER_BYTES,
+        };
+        return Ok(req.error_response(err).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The methods a route pattern answers, from the OpenAPI document (every API route is in it);
+/// a 405 names them in `Allow`, as RFC 9110 asks.
+fn allowed_methods(pattern: &str) -> Option<&'static str> {
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            crate::web::openapi::document()
+                .paths
+                .paths
+                .into_iter()
+                .map(|(path, item)| {
+                    let methods: Vec<String> = serde_json::to_value(&item)
+                        .ok()
+                        .and_then(|v| v.as_object().cloned())
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, _)| k.to_ascii_uppercase())
+                        .filter(|m| {
+                            matches!(
+                                m.as_str(),
+                                "GET" | "PUT" | "POST" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS"
+                            )
+                        })
+                        .collect();
+                    (path, methods.join(", "))
+                })
+                .collect()
+        })
+        .get(pattern)
+        .map(String::as_str)
+}
+
 /// Turns every error answer that is not problem+json yet (actix's own 404, 405, 413, ...) into
 /// one, so clients meet a single error format everywhere.
 pub fn problem_fallback<B: MessageBody + 'static>(
@@ -89,6 +150,16 @@ pub fn problem_fallback<B: MessageBody + 'static>(
     let has_resource = req.resource_map().has_resource(req.path());
     let problem = problem_for_status(status, req.method().as_str(), req.path(), has_resource);
     let mut replacement = problem.response();
+    if problem.status == StatusCode::METHOD_NOT_ALLOWED.as_u16() {
+        let allow = req
+            .resource_map()
+            .match_pattern(req.path())
+            .and_then(|p| allowed_methods(&p))
+            .and_then(|m| HeaderValue::from_str(m).ok());
+        if let Some(allow) = allow {
+            replacement.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
     for (name, value) in original.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             replacement

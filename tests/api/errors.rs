@@ -13,10 +13,65 @@ async fn an_unknown_route_answers_404_problem() {
 }
 
 #[tokio::test]
-async fn a_wrong_method_answers_405_problem() {
+async fn a_wrong_method_answers_405_problem_naming_the_allowed_methods() {
     let app = spawn_app().await;
     let res = app.client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.headers()["allow"], "GET");
     assert_problem(res, 405, "method_not_allowed").await;
+    let trace = reqwest::Method::from_bytes(b"TRACE").unwrap();
+    let res = app
+        .client
+        .request(trace, app.url("/api/v1/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET");
+    assert_problem(res, 405, "method_not_allowed").await;
+    let res = app
+        .client
+        .put(app.url("/api/v1/tenants/acme"))
+        .send()
+        .await
+        .unwrap();
+    let mut allow: Vec<&str> = res.headers()["allow"]
+        .to_str()
+        .unwrap()
+        .split(", ")
+        .collect();
+    allow.sort();
+    assert_eq!(allow, ["DELETE", "GET", "PATCH"]);
+    assert_problem(res, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn too_many_or_too_large_headers_answer_431_problem_with_a_request_id() {
+    let app = spawn_app().await;
+    let mut many = app.client.get(app.url("/healthz"));
+    for i in 0..70 {
+        many = many.header(format!("x-extra-{i}"), "1");
+    }
+    let res = many.send().await.unwrap();
+    assert!(res.headers().contains_key("x-request-id"));
+    assert_problem(res, 431, "headers_too_large").await;
+
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-big", "a".repeat(70 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key("x-request-id"));
+    assert_problem(res, 431, "headers_too_large").await;
+
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-fine", "a".repeat(8 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200, "an 8 KiB header is fine");
 }
 
 #[derive(Deserialize)]

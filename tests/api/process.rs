@@ -150,7 +150,7 @@ fn a_bad_setting_stops_the_process_with_a_message_naming_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("GATEWAY_LISTEN"), "{stderr}");
+    assert!(stderr.contains("`listen` (env GATEWAY_LISTEN)"), "{stderr}");
     assert!(
         !dir.path().join("data").exists(),
         "nothing is created on a bad configuration"
@@ -169,6 +169,26 @@ fn a_config_file_is_read_and_the_environment_overrides_it() {
         out.status.code(),
         Some(2),
         "the file's bad listen value is refused"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`listen` (in gw.toml)"),
+        "the message names the file that set it: {stderr}"
+    );
+    assert!(!stderr.contains("GATEWAY_LISTEN"), "{stderr}");
+    std::fs::write(
+        dir.path().join("wrong-type.toml"),
+        "ingest_batch_max = \"many\"\n",
+    )
+    .unwrap();
+    let out = gateway(dir.path())
+        .args(["--config", "wrong-type.toml", "migrate", "status"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`ingest_batch_max` (in wrong-type.toml)"),
+        "{stderr}"
     );
 
     let out = gateway(dir.path())
