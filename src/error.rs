@@ -279,8 +279,9 @@ pub fn is_unavailable(e: &sea_orm::DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
     use sea_orm::{DbErr, RuntimeErr};
     match e {
-        DbErr::ConnectionAcquire(_) => true,
-        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => match r {
+        // Opening a connection failed, whatever the reason (refused, closed mid-handshake).
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(r) | DbErr::Query(r) => match r {
             RuntimeErr::SqlxError(x) => match x.as_ref() {
                 Sqlx::Io(_)
                 | Sqlx::Tls(_)

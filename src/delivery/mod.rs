@@ -17,7 +17,7 @@ pub mod send;
 pub mod ssrf;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -39,8 +39,15 @@ use send::{Message, Outcome, Sender};
 
 /// Where outcomes go to be written: the outbox's group commit, wired in by the application.
 pub trait Recorder: Send + Sync {
-    /// Answers after the commit.
-    fn record(&self, plan: Plan) -> BoxFuture<'_, Result<(), DbErr>>;
+    /// Answers after the commit; a plan that was not written comes back with the reason.
+    fn record(&self, plan: Plan) -> BoxFuture<'_, Result<(), Box<NotRecorded>>>;
+}
+
+/// An outcome the database did not take, handed back (when the writer still had it) so it can
+/// be written again.
+pub struct NotRecorded {
+    pub error: DbErr,
+    pub plan: Option<Plan>,
 }
 
 /// How long a delivery waits in memory for a slot of its endpoint before going back to the queue.
@@ -122,9 +129,7 @@ impl Dispatcher {
                     tokio::spawn(async move {
                         let notify = me.notify.clone();
                         let Handed { claimed, slot } = h;
-                        if let Err(e) = me.try_process(&claimed).await {
-                            tracing::error!(error = %e, delivery = %claimed.id, "delivery processing failed; retried after the lease expires");
-                        }
+                        me.deliver(&claimed).await;
                         drop(slot);
                         if me.capacity.has_backlog() {
                             notify.notify_one();
@@ -233,9 +238,14 @@ impl Dispatcher {
     }
 
     /// Gives a lease back without an attempt: the delivery waits `delay`, it is never dropped.
-    async fn defer(self: &Arc<Self>, c: &Claimed, delay: Duration) {
+    /// A database that cannot take it back now answers an error: the caller keeps the delivery
+    /// and tries again (`deliver`).
+    async fn defer(self: &Arc<Self>, c: &Claimed, delay: Duration) -> Result<(), DbErr> {
         let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
         if let Err(e) = self.queue.give_back(&c.id, at).await {
+            if crate::error::is_unavailable(&e) {
+                return Err(e);
+            }
             tracing::warn!(error = %e, delivery = %c.id, "deferring a delivery failed; its lease will expire");
         }
         let me = self.clone();
@@ -243,16 +253,49 @@ impl Dispatcher {
             tokio::time::sleep(delay).await;
             me.poke();
         });
+        Ok(())
     }
 
     async fn process(self: Arc<Self>, c: Claimed) {
-        if let Err(e) = self.try_process(&c).await {
-            tracing::error!(error = %e, delivery = %c.id, "delivery processing failed; retried after the lease expires");
+        self.deliver(&c).await;
+    }
+
+    /// Sends one leased delivery; while the database is unavailable it tries again, inside the
+    /// lease, so that a short outage delays the delivery rather than parking it until the lease
+    /// runs out.
+    async fn deliver(self: &Arc<Self>, c: &Claimed) {
+        let until = Instant::now() + self.retry_window();
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match self.try_process(c).await {
+                Ok(()) => return,
+                Err(e) if crate::error::is_unavailable(&e) && Instant::now() + wait < until => {
+                    tracing::warn!(error = %e, delivery = %c.id, "database unavailable; trying the delivery again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, delivery = %c.id, "delivery processing failed; retried after the lease expires");
+                    return;
+                }
+            }
         }
+    }
+
+    /// How long a leased delivery may wait for the database: what its lease leaves after one
+    /// attempt, less a second, so that no other worker takes it over meanwhile.
+    fn retry_window(&self) -> Duration {
+        self.settings
+            .lease
+            .saturating_sub(self.settings.timeout)
+            .saturating_sub(Duration::from_secs(1))
     }
 
     /// Sends one leased delivery.
     async fn try_process(self: &Arc<Self>, c: &Claimed) -> Result<(), DbErr> {
+        // An outcome the database cannot take now is written again until then; past it the
+        // lease may run out and the delivery is sent again, so keep well inside it.
+        let deadline = Instant::now() + self.retry_window();
         let Some(snap) = self.snapshot(&c.endpoint_id).await? else {
             return Ok(());
         };
@@ -260,7 +303,7 @@ impl Dispatcher {
         if !ep.enabled || snap.tenant_disabled {
             // Disabled (the endpoint or its tenant) since the delivery was handed off: it waits
             // in the queue, which claims nothing of a disabled endpoint or tenant.
-            self.defer(c, Duration::ZERO).await;
+            self.defer(c, Duration::ZERO).await?;
             return Ok(());
         }
         // A fast endpoint frees a slot within milliseconds: waiting a little here is cheaper
@@ -269,13 +312,13 @@ impl Dispatcher {
         let permit = match tokio::time::timeout(ENDPOINT_SLOT_WAIT, slot.acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
-                self.defer(c, Duration::from_millis(50)).await;
+                self.defer(c, Duration::from_millis(50)).await?;
                 return Ok(());
             }
         };
         if let Err(wait) = self.endpoints.rate(ep) {
             drop(permit);
-            self.defer(c, wait.max(Duration::from_millis(5))).await;
+            self.defer(c, wait.max(Duration::from_millis(5))).await?;
             return Ok(());
         }
         let Some(p) = &c.payload else {
@@ -294,7 +337,30 @@ impl Dispatcher {
             })
             .await;
         drop(permit);
-        self.record(c, ep, received_at, &outcome).await
+        self.record(c, ep, received_at, &outcome, deadline).await
+    }
+
+    /// Writes an outcome, again and again while the database is unavailable, until `deadline`:
+    /// the attempt was made, and sending it again is what this avoids.
+    async fn record_until(&self, mut plan: Plan, deadline: Instant) -> Result<(), DbErr> {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.recorder.record(plan).await {
+                Ok(()) => return Ok(()),
+                Err(refused) => {
+                    let NotRecorded { error, plan: back } = *refused;
+                    let Some(back) = back else {
+                        return Err(error);
+                    };
+                    if !crate::error::is_unavailable(&error) || Instant::now() + wait >= deadline {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                    plan = back;
+                }
+            }
+        }
     }
 
     async fn record(
@@ -303,6 +369,7 @@ impl Dispatcher {
         ep: &endpoint::Model,
         received_at: DateTime<Utc>,
         o: &Outcome,
+        deadline: Instant,
     ) -> Result<(), DbErr> {
         let now = Utc::now();
         let state = policy::EndpointState {
@@ -328,7 +395,7 @@ impl Dispatcher {
         {
             tracing::warn!(endpoint = %ep.id, reason = reason.as_str(), "endpoint disabled");
         }
-        self.recorder.record(plan).await?;
+        self.record_until(plan, deadline).await?;
         if had_change {
             // failing_since or enabled changed: the next delivery must see it.
             self.endpoints.forget(&ep.id);

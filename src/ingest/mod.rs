@@ -160,11 +160,7 @@ impl Ingest {
             verification: json!(verified).to_string(),
             received_at: inbound.now,
         };
-        let outcome = self
-            .outbox
-            .submit(record)
-            .await
-            .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+        let outcome = self.outbox.submit(record).await.map_err(ApiError::from)?;
         let label = Metrics::provider(provider.as_str());
         if outcome.duplicate {
             self.metrics.events_duplicate.get_or_create(&label).inc();

@@ -20,7 +20,7 @@ use futures_util::future::BoxFuture;
 use sea_orm::DbErr;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::delivery::Plan;
+use crate::delivery::{NotRecorded, Plan};
 use crate::handoff::Handoff;
 use crate::store::{Turn, WriteGate};
 pub use plan::{Outcome, Record, Stored};
@@ -47,8 +47,8 @@ pub fn backend_for(gate: &WriteGate) -> Arc<dyn Backend> {
     }
 }
 
-type EventJob = (Record, oneshot::Sender<Result<Outcome, String>>);
-type OutcomeJob = (Plan, oneshot::Sender<Result<(), DbErr>>);
+type EventJob = (Record, oneshot::Sender<Result<Outcome, DbErr>>);
+type OutcomeJob = (Plan, oneshot::Sender<Result<(), Box<NotRecorded>>>);
 
 #[derive(Clone)]
 pub struct Writer {
@@ -90,27 +90,32 @@ impl Writer {
     }
 
     /// Stores a verified webhook; answers after the commit.
-    pub async fn submit(&self, record: Record) -> Result<Outcome, String> {
+    pub async fn submit(&self, record: Record) -> Result<Outcome, DbErr> {
         let (reply, answer) = oneshot::channel();
         self.events
             .send((record, reply))
             .await
-            .map_err(|_| "the writer has stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the writer dropped the request".to_owned())?
-    }
-
-    /// Records a delivery attempt; answers after the commit.
-    pub async fn record(&self, plan: Plan) -> Result<(), DbErr> {
-        let (reply, answer) = oneshot::channel();
-        self.outcomes
-            .send((plan, reply))
-            .await
             .map_err(|_| DbErr::Custom("the writer has stopped".into()))?;
         answer
             .await
-            .map_err(|_| DbErr::Custom("the writer dropped the outcome".into()))?
+            .map_err(|_| DbErr::Custom("the writer dropped the request".into()))?
+    }
+
+    /// Records a delivery attempt; answers after the commit.
+    pub async fn record(&self, plan: Plan) -> Result<(), Box<NotRecorded>> {
+        let (reply, answer) = oneshot::channel();
+        self.outcomes.send((plan, reply)).await.map_err(|e| {
+            Box::new(NotRecorded {
+                error: DbErr::Custom("the writer has stopped".into()),
+                plan: Some(e.0 .0),
+            })
+        })?;
+        answer.await.map_err(|_| {
+            Box::new(NotRecorded {
+                error: DbErr::Custom("the writer dropped the outcome".into()),
+                plan: None,
+            })
+        })?
     }
 }
 
@@ -153,6 +158,10 @@ async fn run(cycle: Cycle, inbox: Arc<tokio::sync::Mutex<Inbox>>, max_batch: usi
     }
 }
 
+fn unavailable() -> DbErr {
+    DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
+}
+
 struct Cycle {
     gate: WriteGate,
     backend: Arc<dyn Backend>,
@@ -177,22 +186,44 @@ impl Cycle {
                     let _ = reply.send(Ok(()));
                 }
             }
+            Err(e) if crate::error::is_unavailable(&e) => {
+                // Nothing can be written now: every waiter hears so at once (503, retry) rather
+                // than after one timeout per row.
+                drop(turn);
+                tracing::warn!(error = %e, events = events.len(), outcomes = outcomes.len(), "write cycle failed: database unavailable");
+                for (_, reply) in events {
+                    let _ = reply.send(Err(unavailable()));
+                }
+                for (plan, reply) in outcomes {
+                    let _ = reply.send(Err(Box::new(NotRecorded {
+                        error: unavailable(),
+                        plan: Some(plan),
+                    })));
+                }
+            }
             Err(e) => {
                 // One bad row must not fail its neighbours: each is written on its own.
                 tracing::warn!(error = %e, events = events.len(), outcomes = outcomes.len(), "write cycle failed; retrying one by one");
                 for (plan, reply) in outcomes {
-                    let _ = reply.send(self.transaction(&turn, &[], &[&plan]).await.map(drop));
+                    let result = match self.transaction(&turn, &[], &[&plan]).await {
+                        Ok(_) => Ok(()),
+                        Err(error) => Err(Box::new(NotRecorded {
+                            error,
+                            plan: Some(plan),
+                        })),
+                    };
+                    let _ = reply.send(result);
                 }
                 for (record, reply) in events {
                     let result = match self.transaction(&turn, &[&record], &[]).await {
                         Ok(mut stored) => {
                             let outcome = stored.outcomes.pop();
                             self.done(stored);
-                            outcome.ok_or_else(|| "the event was not stored".to_owned())
+                            outcome.ok_or_else(|| DbErr::Custom("the event was not stored".into()))
                         }
                         Err(e) => {
                             tracing::error!(error = %e, event = %record.id, "storing an event failed");
-                            Err("the event could not be stored".to_owned())
+                            Err(e)
                         }
                     };
                     let _ = reply.send(result);
@@ -223,7 +254,7 @@ impl Cycle {
 }
 
 impl crate::delivery::Recorder for Writer {
-    fn record(&self, plan: Plan) -> BoxFuture<'_, Result<(), DbErr>> {
+    fn record(&self, plan: Plan) -> BoxFuture<'_, Result<(), Box<NotRecorded>>> {
         Box::pin(Writer::record(self, plan))
     }
 }

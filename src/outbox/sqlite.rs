@@ -79,8 +79,18 @@ fn write(
     Ok(stored)
 }
 
+/// A lock held elsewhere past the busy timeout is the database being unavailable (503, retry),
+/// not a fault of the batch.
 fn db(e: rusqlite::Error) -> DbErr {
-    DbErr::Custom(format!("sqlite: {e}"))
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    if busy {
+        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
+    } else {
+        DbErr::Custom(format!("sqlite: {e}"))
+    }
 }
 
 /// As sqlx writes a `DateTime<Utc>`; the queue's due-time comparisons compare this text.

@@ -31,6 +31,11 @@ use secrecy::ExposeSecret;
 
 use crate::config::{DatabaseTarget, Settings, SqliteSync};
 
+/// How long a request waits for a connection (or SQLite's lock) before it answers 503
+/// `database_unavailable`: well inside a provider's timeout (VectorCare's is 10 s), so the
+/// provider gets a clear answer and retries rather than timing out.
+pub const UNAVAILABLE_AFTER: Duration = Duration::from_secs(3);
+
 /// Opens the pool. For SQLite: WAL (readers never block the writer), foreign keys enforced, a busy
 /// timeout instead of immediate `SQLITE_BUSY`, and the file (and its folder) created on first run.
 pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
@@ -67,7 +72,7 @@ async fn open(settings: &Settings, connections: u32) -> anyhow::Result<DatabaseC
                     // commit that happens to cross the threshold: that commit is an acknowledgement.
                     .pragma("wal_autocheckpoint", "0")
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10))
+                    .busy_timeout(UNAVAILABLE_AFTER)
                     .synchronous(sync)
                     .create_if_missing(true)
                     // Statement journals of multi-row statements stay in memory, not temp files.
@@ -93,8 +98,8 @@ async fn open(settings: &Settings, connections: u32) -> anyhow::Result<DatabaseC
     options
         .max_connections(connections)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(UNAVAILABLE_AFTER)
+        .acquire_timeout(UNAVAILABLE_AFTER)
         // Statement logging could carry patient data from bound values into the log.
         .sqlx_logging(false);
     Database::connect(options)
@@ -360,7 +365,7 @@ fn open_direct(settings: &Settings) -> anyhow::Result<Option<rusqlite::Connectio
         SqliteSync::Full => "FULL",
         SqliteSync::Normal => "NORMAL",
     };
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(UNAVAILABLE_AFTER)?;
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     // As on the pool: checkpoints run in the background, never inside an acknowledgement's commit.

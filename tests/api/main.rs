@@ -18,6 +18,7 @@ mod layers;
 mod master_key;
 mod normalization;
 mod openapi;
+mod outage;
 mod outbox;
 mod process;
 mod providers;
