@@ -133,6 +133,9 @@ impl Ingest {
             .per_tenant
             .check(&(resolved.tenant_id.clone(), provider))?;
         let normalized = handler.normalize(&inbound, &verified).map_err(rejection)?;
+        normalized
+            .check_storable()
+            .map_err(ApiError::InvalidPayload)?;
         // JSON was parsed above, so the body is valid UTF-8 and stored byte for byte.
         let raw_body = String::from_utf8(body.to_vec())
             .map_err(|_| ApiError::InvalidPayload("the body is not UTF-8".into()))?;

@@ -113,6 +113,49 @@ pub struct Normalized {
     pub data: NormalizedData,
 }
 
+/// The longest identifier an event is stored and keyed by (event id, subject, order and
+/// staleness keys): the columns' size on PostgreSQL, enforced alike on SQLite.
+pub const MAX_KEY_CHARS: usize = 200;
+
+/// The key events of one subject are ordered under: `<kind>:<id>`, or, when that would not fit
+/// [`MAX_KEY_CHARS`] (an id near the limit), `<kind>:sha256:<hex of the id>`, so that every id
+/// the event itself may carry can also be keyed.
+pub fn staleness_key(kind: &str, id: &str) -> String {
+    let key = format!("{kind}:{id}");
+    if key.chars().count() <= MAX_KEY_CHARS {
+        return key;
+    }
+    use sha2::Digest;
+    format!(
+        "{kind}:sha256:{}",
+        hex::encode(sha2::Sha256::digest(id.as_bytes()))
+    )
+}
+
+impl Normalized {
+    /// Refuses what the database would refuse: an identifier over [`MAX_KEY_CHARS`] or with a NUL
+    /// character. Checked before the event joins a write batch, so both backends answer alike
+    /// and no batch fails on one event.
+    pub fn check_storable(&self) -> Result<(), String> {
+        let keys = [
+            ("the event id", Some(&self.provider_event_id)),
+            ("the subject", Some(&self.subject)),
+            ("the order key", Some(&self.order_key)),
+            ("the staleness key", self.staleness_key.as_ref()),
+        ];
+        for (what, value) in keys {
+            let Some(value) = value else { continue };
+            if value.contains('\0') {
+                return Err(format!("{what} contains a NUL character"));
+            }
+            if value.chars().count() > MAX_KEY_CHARS {
+                return Err(format!("{what} is longer than {MAX_KEY_CHARS} characters"));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct NormalizedData {
     pub kind: Kind,

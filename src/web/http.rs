@@ -79,8 +79,10 @@ pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Refuses requests whose headers exceed `MAX_HEADERS` or `MAX_HEADER_BYTES` with
-/// 431 `headers_too_large`.
-pub async fn header_limits(
+/// 431 `headers_too_large`, and a NUL character (`%00`) in the path or the query with 400
+/// `invalid_path` or `invalid_query`: no stored text may hold one (PostgreSQL refuses it), so
+/// it is refused here, alike on both backends, before anything looks it up.
+pub async fn request_limits(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -97,7 +99,37 @@ pub async fn header_limits(
         };
         return Ok(req.error_response(err).map_into_right_body());
     }
+    if has_nul(req.path()) {
+        let err = ApiError::InvalidPath("a path may not contain a NUL character (%00)".into());
+        return Ok(req.error_response(err).map_into_right_body());
+    }
+    if has_nul(req.query_string()) {
+        let err = ApiError::InvalidQuery("a query may not contain a NUL character (%00)".into());
+        return Ok(req.error_response(err).map_into_right_body());
+    }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// A percent-encoded NUL (`%00`) in a raw path or query.
+fn has_nul(raw: &str) -> bool {
+    raw.as_bytes().windows(3).any(|w| w == b"%00")
+}
+
+/// A `\u0000` escape in a JSON text's strings (a raw NUL is not valid JSON anyway). Escapes are
+/// skipped in pairs, so an escaped backslash followed by `u0000` is text, not a NUL.
+pub fn json_has_nul(body: &[u8]) -> bool {
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'\\' {
+            if body.get(i + 1) == Some(&b'u') && body.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// The methods a route pattern answers, from the OpenAPI document (every API route is in it);
@@ -274,8 +306,28 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             let bytes = body
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+            if json_has_nul(&bytes) {
+                return Err(ApiError::InvalidJson(
+                    "text values may not contain a NUL character (\\u0000)".into(),
+                ));
+            }
             let de = &mut serde_json::Deserializer::from_slice(&bytes);
             crate::error::from_json(de).map(ApiJson)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{has_nul, json_has_nul};
+
+    #[test]
+    fn a_nul_escape_is_found_in_json_strings_but_an_escaped_backslash_is_not_one() {
+        assert!(json_has_nul(br#"{"name":"a\u0000b"}"#));
+        assert!(!json_has_nul(br#"{"name":"a\\u0000b"}"#));
+        assert!(json_has_nul(br#"{"name":"a\\\u0000b"}"#));
+        assert!(!json_has_nul(br#"{"name":"a\u00e9b"}"#));
+        assert!(has_nul("customer_id=a%00b"));
+        assert!(!has_nul("customer_id=a%20b%0A0"));
     }
 }

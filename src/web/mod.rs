@@ -66,6 +66,6 @@ pub fn build_app(
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .configure(admin_ui::configure)
         .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
-        .wrap(from_fn(http::header_limits))
+        .wrap(from_fn(http::request_limits))
         .wrap(from_fn(http::request_context))
 }

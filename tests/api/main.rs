@@ -5,6 +5,7 @@ mod actions;
 mod admin_ui;
 mod audit;
 mod authz;
+mod contract;
 mod delivery;
 mod durability;
 mod endpoints;

@@ -192,7 +192,7 @@ impl WebhookProvider for UberHealth {
             event_type: event_type_out,
             subject: trip.clone(),
             occurred_at,
-            staleness_key: ordered.then(|| format!("uber_trip:{trip}")),
+            staleness_key: ordered.then(|| crate::normalize::staleness_key("uber_trip", &trip)),
             order_key: format!("{:012}.{stage_of_status}", occurred_at.timestamp().max(0)),
             data: NormalizedData {
                 provider_status: status,

@@ -242,7 +242,10 @@ impl WebhookProvider for VectorCare {
             event_type: type_of(&request_status, &action),
             subject: subject.clone(),
             occurred_at,
-            staleness_key: Some(format!("transport_request:{subject}")),
+            staleness_key: Some(crate::normalize::staleness_key(
+                "transport_request",
+                &subject,
+            )),
             order_key: event_id,
             data: NormalizedData {
                 kind: Kind::TransportRequest,

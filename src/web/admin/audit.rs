@@ -105,13 +105,13 @@ pub async fn audit_mutations(
         id: Set(AuditId::generate()),
         at: Set(Utc::now()),
         actor_token_id: Set(Some(principal.token_id.to_string())),
-        actor_name: Set(Some(principal.name.clone())),
+        actor_name: Set(Some(fit(&principal.name, 200))),
         actor_role: Set(Some(principal.role.name().to_owned())),
         tenant_id: Set(tenant.map(|t| t.to_string())),
         action: Set(action_name(&method, &pattern)),
         method: Set(method.to_string()),
-        path: Set(path),
-        target: Set(target),
+        path: Set(fit(&path, 2048)),
+        target: Set(target.map(|t| fit(&t, 200))),
         status: Set(i32::from(status)),
         outcome: Set(if status < 400 { "success" } else { "failure" }.to_owned()),
     };
@@ -119,6 +119,16 @@ pub async fn audit_mutations(
         tracing::error!(error = %e, "writing the audit log failed");
     }
     Ok(res)
+}
+
+/// Text as its audit column holds it: at most `max` characters, NUL replaced. An entry is
+/// never dropped for what a caller typed (a 3,000-character path still leaves its trace).
+fn fit(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if out.contains('\0') {
+        out = out.replace('\0', "\u{FFFD}");
+    }
+    out
 }
 
 /// After an admin change that succeeded, this process's caches start over: keys, tenants or
