@@ -66,6 +66,7 @@ pub enum Command {
         /// Endpoints per tenant (each event is delivered to every one).
         #[arg(long, default_value_t = 1)]
         fanout: usize,
+        /// Tenants the events are spread over (round robin).
         #[arg(long, default_value_t = 4)]
         tenants: usize,
         /// A PostgreSQL server URL (a throw-away database is created on it); SQLite by default.

@@ -63,9 +63,17 @@ pub fn build_app(
         .app_data(web::PayloadConfig::new(limit))
         .configure(configure)
         .split_for_parts();
-    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+    app.route("/docs", web::get().to(docs_without_slash))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .configure(admin_ui::configure)
         .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
         .wrap(from_fn(http::request_limits))
         .wrap(from_fn(http::request_context))
+}
+
+/// `/docs` leads to the Swagger UI, which is served under `/docs/` (its files are relative).
+async fn docs_without_slash() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+        .finish()
 }

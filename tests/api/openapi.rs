@@ -61,6 +61,10 @@ async fn the_document_describes_bearer_auth_problems_and_every_admin_route() {
 #[tokio::test]
 async fn the_docs_ui_is_served_offline_from_the_binary() {
     let app = spawn_app().await;
+    // The address README gives, without the slash, leads there too.
+    let res = app.get("/docs").await;
+    assert_eq!(res.status().as_u16(), 308);
+    assert_eq!(res.headers()["location"], "/docs/");
     let res = app.get("/docs/").await;
     assert_eq!(res.status().as_u16(), 200);
     let html = res.text().await.unwrap();
