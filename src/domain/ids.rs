@@ -69,7 +69,7 @@ macro_rules! prefixed_id {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 utoipa::openapi::schema::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
-                    .pattern(Some(concat!("^", $prefix, "_[0-9a-zA-Z]+$")))
+                    .pattern(Some(concat!("^", $prefix, "_[0-9a-zA-Z]{1,64}$")))
                     .examples([serde_json::json!($example)])
                     .into()
             }

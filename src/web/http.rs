@@ -110,6 +110,31 @@ pub async fn request_limits(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
+/// An optional count as JSON Schema's `integer` reads it: `5` and `5.0` alike (a schema-driven
+/// client may send either), anything with a fraction or out of range refused.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = match (n.as_u64(), n.as_f64()) {
+        (Some(u), _) => Some(u),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => {
+            Some(f as u64)
+        }
+        _ => None,
+    };
+    whole
+        .and_then(|u| u32::try_from(u).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "expected a whole number from 0 to {}, got {n}",
+                u32::MAX
+            ))
+        })
+}
+
 /// A percent-encoded NUL (`%00`) in a raw path or query.
 fn has_nul(raw: &str) -> bool {
     raw.as_bytes().windows(3).any(|w| w == b"%00")
@@ -139,14 +164,14 @@ fn allowed_methods(pattern: &str) -> Option<&'static str> {
         std::sync::OnceLock::new();
     TABLE
         .get_or_init(|| {
-            crate::web::openapi::document()
-                .paths
-                .paths
+            let doc = crate::web::openapi::document();
+            doc["paths"]
+                .as_object()
                 .into_iter()
+                .flatten()
                 .map(|(path, item)| {
-                    let methods: Vec<String> = serde_json::to_value(&item)
-                        .ok()
-                        .and_then(|v| v.as_object().cloned())
+                    let methods: Vec<String> = item
+                        .as_object()
                         .into_iter()
                         .flatten()
                         .map(|(k, _)| k.to_ascii_uppercase())
@@ -157,7 +182,7 @@ fn allowed_methods(pattern: &str) -> Option<&'static str> {
                             )
                         })
                         .collect();
-                    (path, methods.join(", "))
+                    (path.clone(), methods.join(", "))
                 })
                 .collect()
         })

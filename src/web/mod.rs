@@ -7,6 +7,7 @@ pub mod actions;
 pub mod admin;
 pub mod admin_ui;
 pub mod auth;
+pub mod contract;
 pub mod health;
 pub mod http;
 pub mod metrics;
@@ -63,8 +64,9 @@ pub fn build_app(
         .app_data(web::PayloadConfig::new(limit))
         .configure(configure)
         .split_for_parts();
+    let doc = contract::complete(&api);
     app.route("/docs", web::get().to(docs_without_slash))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .service(SwaggerUi::new("/docs/{_:.*}").external_url_unchecked("/openapi.json", doc))
         .configure(admin_ui::configure)
         .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
         .wrap(from_fn(http::request_limits))

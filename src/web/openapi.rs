@@ -59,12 +59,13 @@ pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// The complete document, built without a socket or a database.
-pub fn document() -> utoipa::openapi::OpenApi {
-    App::new()
+/// The complete document as served, built without a socket or a database.
+pub fn document() -> serde_json::Value {
+    let api = App::new()
         .into_utoipa_app()
         .openapi(base())
         .configure(crate::web::configure)
         .split_for_parts()
-        .1
+        .1;
+    crate::web::contract::complete(&api)
 }

@@ -127,13 +127,17 @@ pub struct CreateEndpoint {
     /// and answered only as a masked hint).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Deliveries per second at most (`0` or absent: no limit).
+    #[serde(default, deserialize_with = "crate::web::http::whole_number")]
     pub rate_limit_per_second: Option<u32>,
     /// Also receive stale events (default false).
     #[serde(default)]
     pub include_stale: bool,
     #[serde(default)]
     pub ordering: Ordering,
-    /// Deliveries in flight at once (1 to 100), per gateway process.
+    /// Deliveries in flight at once (1 to 100), per gateway process; `0` or absent: the
+    /// gateway's default.
+    #[serde(default, deserialize_with = "crate::web::http::whole_number")]
     pub max_concurrency: Option<u32>,
 }
 
@@ -153,10 +157,12 @@ pub struct UpdateEndpoint {
     /// Replaces every header. A value sent back exactly as its masked hint keeps the stored
     /// value, so what was read can be returned without erasing a credential.
     pub headers: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "crate::web::http::whole_number")]
     pub rate_limit_per_second: Option<u32>,
     pub include_stale: Option<bool>,
     pub ordering: Option<Ordering>,
     /// `0` returns to the gateway's default.
+    #[serde(default, deserialize_with = "crate::web::http::whole_number")]
     pub max_concurrency: Option<u32>,
 }
 
