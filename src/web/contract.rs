@@ -12,8 +12,22 @@ pub fn complete(api: &utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(api).unwrap_or(Value::Null);
     add_responses(&mut doc);
     add_limits(&mut doc);
+    add_rules(&mut doc);
     forbid_nul(&mut doc);
     doc
+}
+
+/// Rules between fields: an admin token names no tenant, a tenant token must.
+fn add_rules(doc: &mut Value) {
+    if let Some(Value::Object(token)) = doc.pointer_mut("/components/schemas/CreateToken") {
+        token.insert(
+            "oneOf".into(),
+            json!([
+                {"properties": {"role": {"const": "admin"}, "tenant": {"type": "null"}}},
+                {"properties": {"role": {"const": "tenant"}, "tenant": {"type": "string", "minLength": 1}}, "required": ["tenant"]}
+            ]),
+        );
+    }
 }
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
@@ -45,13 +59,12 @@ fn add_responses(doc: &mut Value) {
                 .chain(op["parameters"].as_array().into_iter().flatten())
                 .filter_map(|p| p["in"].as_str().map(str::to_owned))
                 .collect();
-            let has_query = params.iter().any(|p| p == "query");
             let has_body = op.get("requestBody").is_some();
             let mut wanted = Vec::new();
             if !params.is_empty() || has_body {
                 wanted.push(("400", "A parameter or the body cannot be read (`invalid_path`, `invalid_query`, `invalid_json`), e.g. a value of the wrong type or a NUL character"));
             }
-            if has_query || has_body {
+            if !params.is_empty() || has_body {
                 wanted.push(("422", "A value is out of its documented range or invalid (`validation_failed`; `errors` names each field)"));
             }
             if has_body {
@@ -105,19 +118,26 @@ fn limits() -> Vec<(&'static str, &'static str, Value)> {
     let slug = json!({"pattern": "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"});
     let name = json!({"maxLength": 200, "pattern": NAME_PATTERN});
     let customer_id = json!({"pattern": "^[A-Za-z0-9._-]{1,200}$"});
-    let url = json!({"maxLength": 2048, "pattern": "^https?://[A-Za-z][A-Za-z0-9-]*(\\.[A-Za-z][A-Za-z0-9-]*)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"});
+    // https only: what the default configuration accepts (`allow_http_endpoints` adds http).
+    let url = json!({"maxLength": 2048, "pattern": "^https://[A-Za-z][A-Za-z0-9-]*(\\.[A-Za-z][A-Za-z0-9-]*)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"});
     let headers = json!({
         "maxProperties": 20,
         "propertyNames": {"pattern": "^(?!(host|content-type|content-length|transfer-encoding|connection|webhook-id|webhook-timestamp|webhook-signature|x-delivery-id|user-agent)$)[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$"},
         "additionalProperties": {"type": "string", "maxLength": 4096, "pattern": "^[\\x20-\\x7e]*$"}
     });
-    let event_types = json!({"maxItems": 100});
+    let event_types = json!({"maxItems": 100, "items": {"type": "string", "pattern": "^(?=.{1,100}$)[a-z0-9._-]*\\*?$"}});
     let description = json!({"maxLength": 500});
     vec![
         ("CreateTenant", "slug", slug.clone()),
         ("CreateTenant", "name", name.clone()),
         ("CreateTenant", "customer_id", customer_id.clone()),
         ("UpdateTenant", "slug", slug),
+        // `""` removes it.
+        (
+            "UpdateTenant",
+            "customer_id",
+            json!({"pattern": "^[A-Za-z0-9._-]{0,200}$"}),
+        ),
         ("UpdateTenant", "name", name.clone()),
         ("CreateToken", "name", name),
         (

@@ -163,6 +163,18 @@ async fn bad_inputs(app: &TestApp) -> Vec<(&'static str, (u16, String))> {
         )
         .await,
     ));
+    out.push((
+        "an endpoint URL of 2,048 characters that the URL parser lengthens to 2,049",
+        answer(
+            app.post_as(
+                "/api/v1/tenants/acme/endpoints",
+                &admin,
+                json!({"url": format!("https://{}", "a".repeat(2040))}),
+            )
+            .await,
+        )
+        .await,
+    ));
     // The refused DELETE was still audited, its path cut to the column.
     let audit: Value = app
         .get_as("/api/v1/audit?limit=5", &admin)
@@ -200,6 +212,7 @@ fn expected() -> Vec<(u16, &'static str)> {
         (400, "invalid_payload"),
         (400, "invalid_payload"),
         (404, "not_found"),
+        (201, ""),
         (2048, "404"),
     ]
 }

@@ -79,7 +79,11 @@ pub(super) fn check_headers(headers: &BTreeMap<String, String>, errors: &mut Vec
                 field,
                 "is set by the gateway and cannot be overridden",
             ));
-        } else if header::HeaderValue::from_str(value).is_err() || value.len() > 4096 {
+        } else if header::HeaderValue::from_str(value).is_err()
+            || value.len() > 4096
+            || !value.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        {
+            // Visible ASCII and spaces only: other bytes are read differently by receivers.
             errors.push(FieldError::new(field, "is not a valid header value"));
         }
     }

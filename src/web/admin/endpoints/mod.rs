@@ -485,7 +485,10 @@ async fn rotate_secret(
     let input: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?
+        // `null` is the schema's "no body" too.
+        serde_json::from_slice::<Option<RotateSecret>>(&body)
+            .map_err(|e| ApiError::InvalidJson(e.to_string()))?
+            .unwrap_or_default()
     };
     let grace = match input.grace_period.as_deref() {
         None => state.settings.endpoint_secret_grace,
