@@ -7,6 +7,7 @@ mod audit;
 mod authz;
 mod contract;
 mod delivery;
+mod delivery_workers;
 mod durability;
 mod endpoints;
 mod errors;
