@@ -167,7 +167,10 @@ async fn burst(
                             r.text().await.unwrap_or_default()
                         )
                     }
-                    Err(e) => eprintln!("burst: {e}"),
+                    // Without retries the gateway is being killed: refused connections are
+                    // the point, not news.
+                    Err(e) if retries > 0 => eprintln!("burst: {e}"),
+                    Err(_) => {}
                 }
             }
             drop(permit);
