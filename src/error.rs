@@ -291,7 +291,6 @@ pub fn is_unavailable(e: &sea_orm::DbErr) -> bool {
                 Sqlx::Database(d) => d.code().is_some_and(|c| unavailable_code(&c)),
                 _ => false,
             },
-            RuntimeErr::Internal(text) => text.contains("database is locked"),
             #[allow(unreachable_patterns)]
             _ => false,
         },

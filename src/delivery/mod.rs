@@ -267,7 +267,7 @@ impl Dispatcher {
         let until = Instant::now() + self.retry_window();
         let mut wait = Duration::from_millis(200);
         loop {
-            match self.try_process(c).await {
+            match self.try_process(c, until).await {
                 Ok(()) => return,
                 Err(e) if crate::error::is_unavailable(&e) && Instant::now() + wait < until => {
                     tracing::warn!(error = %e, delivery = %c.id, "database unavailable; trying the delivery again");
@@ -291,11 +291,10 @@ impl Dispatcher {
             .saturating_sub(Duration::from_secs(1))
     }
 
-    /// Sends one leased delivery.
-    async fn try_process(self: &Arc<Self>, c: &Claimed) -> Result<(), DbErr> {
-        // An outcome the database cannot take now is written again until then; past it the
-        // lease may run out and the delivery is sent again, so keep well inside it.
-        let deadline = Instant::now() + self.retry_window();
+    /// Sends one leased delivery. An outcome the database cannot take now is written again until
+    /// `deadline` (the same for every try of this delivery): past it the lease may run out and
+    /// the delivery be sent again.
+    async fn try_process(self: &Arc<Self>, c: &Claimed, deadline: Instant) -> Result<(), DbErr> {
         let Some(snap) = self.snapshot(&c.endpoint_id).await? else {
             return Ok(());
         };

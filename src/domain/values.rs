@@ -40,11 +40,11 @@ impl std::fmt::Display for Slug {
     }
 }
 
-/// An endpoint's callback URL: absolute, https (http only when configuration allows it), no
-/// credentials in it (they would show up wherever the URL is shown).
 /// The endpoint URL column's size (migration 0008).
 pub const MAX_STORED_URL: usize = 8192;
 
+/// An endpoint's callback URL: absolute, https (http only when configuration allows it), no
+/// credentials in it (they would show up wherever the URL is shown).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, sea_orm::DeriveValueType)]
 #[serde(transparent)]
 pub struct EndpointUrl(String);

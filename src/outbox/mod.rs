@@ -158,6 +158,8 @@ async fn run(cycle: Cycle, inbox: Arc<tokio::sync::Mutex<Inbox>>, max_batch: usi
     }
 }
 
+/// The error every waiter of a cycle hears when the database cannot be reached (or SQLite's lock
+/// is held elsewhere past the busy timeout): `crate::error::is_unavailable` holds for it.
 fn unavailable() -> DbErr {
     DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
 }

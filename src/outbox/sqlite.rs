@@ -87,7 +87,7 @@ fn db(e: rusqlite::Error) -> DbErr {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     );
     if busy {
-        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
+        super::unavailable()
     } else {
         DbErr::Custom(format!("sqlite: {e}"))
     }

@@ -30,7 +30,8 @@ fn add_rules(doc: &mut Value) {
     }
 }
 
-const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+/// The operations a path item can hold, as the routes use them.
+pub const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
 fn problem(description: &str) -> Value {
     json!({

@@ -157,37 +157,30 @@ pub fn json_has_nul(body: &[u8]) -> bool {
     false
 }
 
-/// The methods a route pattern answers, from the OpenAPI document (every API route is in it);
-/// a 405 names them in `Allow`, as RFC 9110 asks.
-fn allowed_methods(pattern: &str) -> Option<&'static str> {
-    static TABLE: std::sync::OnceLock<std::collections::HashMap<String, String>> =
-        std::sync::OnceLock::new();
-    TABLE
-        .get_or_init(|| {
-            let doc = crate::web::openapi::document();
-            doc["paths"]
-                .as_object()
-                .into_iter()
-                .flatten()
+/// The methods each route pattern answers, read from the served OpenAPI document (every API
+/// route is in it): a 405 names them in `Allow`, as RFC 9110 asks.
+pub struct AllowedMethods(std::collections::HashMap<String, String>);
+
+impl AllowedMethods {
+    pub fn from_document(doc: &serde_json::Value) -> Self {
+        let paths = doc["paths"].as_object().into_iter().flatten();
+        Self(
+            paths
                 .map(|(path, item)| {
-                    let methods: Vec<String> = item
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, _)| k.to_ascii_uppercase())
-                        .filter(|m| {
-                            matches!(
-                                m.as_str(),
-                                "GET" | "PUT" | "POST" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS"
-                            )
-                        })
+                    let methods: Vec<String> = crate::web::contract::METHODS
+                        .iter()
+                        .filter(|m| item.get(**m).is_some())
+                        .map(|m| m.to_ascii_uppercase())
                         .collect();
                     (path.clone(), methods.join(", "))
                 })
-                .collect()
-        })
-        .get(pattern)
-        .map(String::as_str)
+                .collect(),
+        )
+    }
+
+    fn of(&self, pattern: &str) -> Option<&str> {
+        self.0.get(pattern).map(String::as_str)
+    }
 }
 
 /// Turns every error answer that is not problem+json yet (actix's own 404, 405, 413, ...) into
@@ -208,11 +201,12 @@ pub fn problem_fallback<B: MessageBody + 'static>(
     let problem = problem_for_status(status, req.method().as_str(), req.path(), has_resource);
     let mut replacement = problem.response();
     if problem.status == StatusCode::METHOD_NOT_ALLOWED.as_u16() {
+        let table = req.app_data::<web::Data<AllowedMethods>>();
         let allow = req
             .resource_map()
             .match_pattern(req.path())
-            .and_then(|p| allowed_methods(&p))
-            .and_then(|m| HeaderValue::from_str(m).ok());
+            .and_then(|p| table.and_then(|t| t.of(&p)).map(str::to_owned))
+            .and_then(|m| HeaderValue::from_str(&m).ok());
         if let Some(allow) = allow {
             replacement.headers_mut().insert(header::ALLOW, allow);
         }

@@ -65,7 +65,8 @@ pub fn build_app(
         .configure(configure)
         .split_for_parts();
     let doc = contract::complete(&api);
-    app.route("/docs", web::get().to(docs_without_slash))
+    app.app_data(web::Data::new(http::AllowedMethods::from_document(&doc)))
+        .route("/docs", web::get().to(docs_without_slash))
         .service(SwaggerUi::new("/docs/{_:.*}").external_url_unchecked("/openapi.json", doc))
         .configure(admin_ui::configure)
         .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
