@@ -54,6 +54,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("{message}")]
     Conflict { field: String, message: String },
+    /// A body field names a resource that does not exist (a token's `tenant`).
+    #[error("{message}")]
+    ReferenceNotFound { field: String, message: String },
     #[error("{detail}")]
     Unauthorized { code: &'static str, detail: String },
     #[error("{0}")]
@@ -129,6 +132,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Validation(_) => "validation_failed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::ReferenceNotFound { .. } => "reference_not_found",
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden(_) => "forbidden",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -168,6 +172,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "Bad request",
             ApiError::Validation(_) => "Validation failed",
             ApiError::Conflict { .. } => "Conflict",
+            ApiError::ReferenceNotFound { .. } => "Referenced resource not found",
             ApiError::Unauthorized { .. } => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::RateLimited { .. } => "Too many requests",
@@ -370,6 +375,7 @@ impl ResponseError for ApiError {
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::ReferenceNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -409,7 +415,8 @@ impl ResponseError for ApiError {
         let mut problem = Problem::new(status, self.code(), self.title(), detail);
         match self {
             ApiError::Validation(errors) => problem.errors = errors.clone(),
-            ApiError::Conflict { field, message } => {
+            ApiError::Conflict { field, message }
+            | ApiError::ReferenceNotFound { field, message } => {
                 problem.errors = vec![FieldError::new(field.clone(), message.clone())]
             }
             _ => {}

@@ -120,12 +120,16 @@ impl Guard {
         Ok(())
     }
 
-    /// A name pinned by configuration.
+    /// A name pinned by configuration; `*` pins every other name (a test run that must not
+    /// query DNS at all).
     fn pinned(&self, host: &str) -> Option<IpAddr> {
-        self.pinned
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(host))
-            .map(|(_, ip)| *ip)
+        let find = |wanted: &dyn Fn(&str) -> bool| {
+            self.pinned
+                .iter()
+                .find(|(name, _)| wanted(name))
+                .map(|(_, ip)| *ip)
+        };
+        find(&|name| name.eq_ignore_ascii_case(host)).or_else(|| find(&|name| name == "*"))
     }
 }
 
@@ -304,5 +308,23 @@ mod tests {
             .check("internal-db.corp")
             .await
             .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_wildcard_pin_answers_every_other_name_without_asking_dns() {
+        let guard = Guard {
+            pinned: vec![
+                ("hooks.example".into(), "203.0.113.9".parse().unwrap()),
+                ("*".into(), "127.0.0.1".parse().unwrap()),
+            ],
+            ..guard()
+        };
+        assert_eq!(guard.pinned("hooks.example"), "203.0.113.9".parse().ok());
+        // A name no DNS server knows: answered by the pin, and refused as loopback.
+        let err = GuardedResolver(Arc::new(guard))
+            .check("no-such-name.invalid")
+            .await
+            .unwrap_err();
+        assert!(err.downcast_ref::<Refused>().is_some(), "{err}");
     }
 }

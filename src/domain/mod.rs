@@ -3,6 +3,8 @@
 
 pub mod ids;
 pub mod keys;
+pub mod numbers;
+pub mod patterns;
 pub mod states;
 pub mod values;
 

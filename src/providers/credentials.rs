@@ -120,7 +120,7 @@ impl KeyKind {
             }
             KeyKind::RawSecret => {
                 let text = text.trim();
-                if text.len() < 16 || text.len() > 1000 {
+                if !(16..=1000).contains(&text.chars().count()) {
                     return Err("must be 16 to 1000 characters".into());
                 }
                 Ok(NewKey {
@@ -251,6 +251,10 @@ impl CredentialSpec {
         errors: &mut Vec<FieldError>,
     ) -> Vec<NewKey> {
         let mut out = Vec::new();
+        // A connection always has a key: without one no webhook of it could be verified.
+        if items.is_empty() {
+            errors.push(FieldError::new(field, "needs at least one key"));
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, text) in items.iter().enumerate() {
             match self.keys.kind.parse(text) {
@@ -264,7 +268,7 @@ impl CredentialSpec {
 }
 
 fn check_text(field: &str, text: &str, errors: &mut Vec<FieldError>) -> bool {
-    let ok = !text.trim().is_empty() && text.len() <= 1000;
+    let ok = !text.trim().is_empty() && text.chars().count() <= 1000;
     if !ok {
         errors.push(FieldError::new(field, "must be 1 to 1000 characters"));
     }

@@ -6,10 +6,14 @@
 
 use serde_json::{json, Value};
 
+use crate::domain::patterns;
+use crate::providers::Provider;
+
 /// The document as served: the routes' annotations, completed (see the module's description).
 /// JSON, because utoipa's types cannot read back every schema they write.
 pub fn complete(api: &utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(api).unwrap_or(Value::Null);
+    split_by_provider(&mut doc);
     add_responses(&mut doc);
     add_limits(&mut doc);
     add_rules(&mut doc);
@@ -20,14 +24,133 @@ pub fn complete(api: &utoipa::openapi::OpenApi) -> Value {
 /// Rules between fields: an admin token names no tenant, a tenant token must.
 fn add_rules(doc: &mut Value) {
     if let Some(Value::Object(token)) = doc.pointer_mut("/components/schemas/CreateToken") {
+        // `if`/`then`/`else` rather than `oneOf`: removing `tenant` from an admin token's body
+        // leaves it valid, which a generator reading a `oneOf` branch would take for invalid.
         token.insert(
-            "oneOf".into(),
-            json!([
-                {"properties": {"role": {"const": "admin"}, "tenant": {"type": "null"}}},
-                {"properties": {"role": {"const": "tenant"}, "tenant": {"type": "string", "minLength": 1}}, "required": ["tenant"]}
-            ]),
+            "if".into(),
+            json!({"properties": {"role": {"const": "tenant"}}}),
+        );
+        token.insert(
+            "then".into(),
+            json!({"properties": {"tenant": {"type": "string", "minLength": 1}}, "required": ["tenant"]}),
+        );
+        token.insert(
+            "else".into(),
+            json!({"properties": {"tenant": {"type": "null"}}}),
         );
     }
+}
+
+/// A route with a `{provider}` segment is documented once per provider, with that provider's
+/// body: what a valid body is depends on the provider, which a schema can only say per path.
+/// A body documented as a `oneOf` over the providers (in the registry's order) becomes the one
+/// provider's schema, a component of its own (`VitalConnectionInput`). Every method of the route
+/// is split alike, so that each documented path lists the methods its URL answers.
+fn split_by_provider(doc: &mut Value) {
+    let Some(paths) = doc.get("paths").and_then(Value::as_object).cloned() else {
+        return;
+    };
+    let mut out = serde_json::Map::new();
+    let mut per_provider = serde_json::Map::new();
+    let mut replaced = Vec::new();
+    for (path, mut item) in paths {
+        let methods: Vec<&str> = METHODS
+            .into_iter()
+            .filter(|m| item.get(*m).is_some())
+            .collect();
+        if !path.split('/').any(|s| s == PROVIDER_SEGMENT) {
+            out.insert(path, item);
+            continue;
+        }
+        let ops: Vec<(&str, Value)> = methods
+            .iter()
+            .filter_map(|m| Some((*m, item.as_object_mut()?.remove(*m)?)))
+            .collect();
+        for (index, provider) in Provider::all().enumerate() {
+            let concrete = path
+                .split('/')
+                .map(|s| {
+                    if s == PROVIDER_SEGMENT {
+                        provider.as_str()
+                    } else {
+                        s
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            for (method, op) in &ops {
+                let mut op = op.clone();
+                if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                    params.retain(|p| !(p["in"] == "path" && p["name"] == "provider"));
+                }
+                if let Some(id) = op["operationId"].as_str() {
+                    let suffix = provider.as_str().replace('-', "_");
+                    op["operationId"] = json!(format!("{id}_{suffix}"));
+                }
+                let body = "/requestBody/content/application~1json/schema/$ref";
+                let component = op
+                    .pointer(body)
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .map(str::to_owned);
+                if let Some(name) = component {
+                    let pointer = format!("/components/schemas/{name}/oneOf/{index}");
+                    if let Some(schema) = doc.pointer(&pointer).cloned() {
+                        let own = format!("{}{name}", component_prefix(provider));
+                        per_provider.insert(own.clone(), schema);
+                        replaced.push(name);
+                        if let Some(r) = op.pointer_mut(body) {
+                            *r = json!(format!("#/components/schemas/{own}"));
+                        }
+                    }
+                }
+                let entry = out.entry(concrete.clone()).or_insert_with(|| json!({}));
+                entry[*method] = op;
+            }
+        }
+    }
+    doc["paths"] = Value::Object(out);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for name in replaced {
+            schemas.remove(&name);
+        }
+        schemas.extend(per_provider);
+    }
+}
+
+const PROVIDER_SEGMENT: &str = "{provider}";
+
+/// `Uber Health` → `UberHealth`.
+fn component_prefix(provider: Provider) -> String {
+    provider
+        .plugin()
+        .display_name()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+/// The route pattern a documented path belongs to: a provider's own path (see
+/// `split_by_provider`) belongs to the route with a `{provider}` segment. Segments are compared
+/// with the registry's names where the route has one, after `providers` or `webhooks`.
+pub fn route_pattern(path: &str) -> String {
+    let mut previous = "";
+    path.split('/')
+        .map(|s| {
+            let generic = matches!(previous, "providers" | "webhooks")
+                && Provider::all().any(|p| p.as_str() == s);
+            previous = s;
+            if generic {
+                PROVIDER_SEGMENT
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The operations a path item can hold, as the routes use them.
@@ -109,18 +232,16 @@ fn cursor_prefix(path: &str) -> Option<&'static str> {
 }
 /// A provider's identifier in a path (a request, order or trip id).
 const PROVIDER_ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,128}$";
-/// Text with at least one character that is not white space, and no NUL.
-const NAME_PATTERN: &str = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$";
 
 /// The handlers' limits, by component schema and property. They restate checks in the
 /// handlers (`web/admin/*`, `domain`), which stay the authority: a test sends the limits'
 /// edges to both.
 fn limits() -> Vec<(&'static str, &'static str, Value)> {
     let slug = json!({"pattern": "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"});
-    let name = json!({"maxLength": 200, "pattern": NAME_PATTERN});
+    let name = json!({"maxLength": 200, "pattern": patterns::NOT_BLANK});
     let customer_id = json!({"pattern": "^[A-Za-z0-9._-]{1,200}$"});
     // https only: what the default configuration accepts (`allow_http_endpoints` adds http).
-    let url = json!({"maxLength": 2048, "pattern": "^https://[A-Za-z][A-Za-z0-9-]*(\\.[A-Za-z][A-Za-z0-9-]*)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"});
+    let url = json!({"maxLength": 2048, "pattern": patterns::HTTPS_URL});
     let headers = json!({
         "maxProperties": 20,
         "propertyNames": {"pattern": "^(?!(host|content-type|content-length|transfer-encoding|connection|webhook-id|webhook-timestamp|webhook-signature|x-delivery-id|user-agent)$)[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$"},

@@ -110,31 +110,6 @@ pub async fn request_limits(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// An optional count as JSON Schema's `integer` reads it: `5` and `5.0` alike (a schema-driven
-/// client may send either), anything with a fraction or out of range refused.
-pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    use serde::de::Error;
-    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
-        return Ok(None);
-    };
-    let whole = match (n.as_u64(), n.as_f64()) {
-        (Some(u), _) => Some(u),
-        (None, Some(f)) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => {
-            Some(f as u64)
-        }
-        _ => None,
-    };
-    whole
-        .and_then(|u| u32::try_from(u).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            D::Error::custom(format!(
-                "expected a whole number from 0 to {}, got {n}",
-                u32::MAX
-            ))
-        })
-}
-
 /// A percent-encoded NUL (`%00`) in a raw path or query.
 fn has_nul(raw: &str) -> bool {
     raw.as_bytes().windows(3).any(|w| w == b"%00")
@@ -162,17 +137,29 @@ pub fn json_has_nul(body: &[u8]) -> bool {
 pub struct AllowedMethods(std::collections::HashMap<String, String>);
 
 impl AllowedMethods {
+    /// A route documented under several paths (one per provider) answers the methods of all.
     pub fn from_document(doc: &serde_json::Value) -> Self {
-        let paths = doc["paths"].as_object().into_iter().flatten();
+        let mut methods: std::collections::HashMap<String, Vec<&str>> = Default::default();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            let entry = methods
+                .entry(crate::web::contract::route_pattern(path))
+                .or_default();
+            entry.extend(
+                crate::web::contract::METHODS
+                    .iter()
+                    .filter(|m| item.get(**m).is_some()),
+            );
+        }
         Self(
-            paths
-                .map(|(path, item)| {
-                    let methods: Vec<String> = crate::web::contract::METHODS
+            methods
+                .into_iter()
+                .map(|(pattern, found)| {
+                    let allowed: Vec<String> = crate::web::contract::METHODS
                         .iter()
-                        .filter(|m| item.get(**m).is_some())
+                        .filter(|m| found.contains(m))
                         .map(|m| m.to_ascii_uppercase())
                         .collect();
-                    (path.clone(), methods.join(", "))
+                    (pattern, allowed.join(", "))
                 })
                 .collect(),
         )

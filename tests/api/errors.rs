@@ -41,6 +41,15 @@ async fn a_wrong_method_answers_405_problem_naming_the_allowed_methods() {
     allow.sort();
     assert_eq!(allow, ["DELETE", "GET", "PATCH"]);
     assert_problem(res, 405, "method_not_allowed").await;
+    // A route documented once per provider answers what each of its documented paths lists.
+    let res = app
+        .client
+        .post(app.url("/api/v1/tenants/acme/providers/vital"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET, PUT, DELETE");
+    assert_problem(res, 405, "method_not_allowed").await;
 }
 
 #[tokio::test]

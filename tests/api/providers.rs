@@ -122,12 +122,24 @@ async fn bad_keys_and_urls_answer_422_naming_the_field() {
         "{body}"
     );
 
+    // Valid as an update; the connection's absence is what it conflicts with.
     let res = app.put_as(path, &admin, json!({"client_id": "x"})).await;
-    let body = assert_problem(res, 422, "validation_failed").await;
+    let body = assert_problem(res, 409, "conflict").await;
     assert_eq!(
         body["errors"][0]["field"], "public_keys",
         "a new connection needs a key"
     );
+    let res = app
+        .post_as(
+            &format!("{path}/keys"),
+            &admin,
+            json!({"public_key_pem": VECTORCARE_PUBLIC_PEM}),
+        )
+        .await;
+    assert_problem(res, 409, "conflict").await;
+    // An empty key list is refused on update too: a connection always has a key.
+    let res = app.put_as(path, &admin, json!({"public_keys": []})).await;
+    assert_problem(res, 422, "validation_failed").await;
 
     let res = app
         .put_as(path, &admin, json!({"public_keys": [VECTORCARE_PUBLIC_PEM], "token_url": "ftp://x", "ip_allowlist": ["10.0.0.0/99"]}))

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use crate::domain::patterns;
 use crate::error::{ApiError, FieldError};
 use crate::providers::action::{Call, Request};
 
@@ -19,21 +20,26 @@ pub const MAX_AGE: Duration = Duration::days(7);
 /// Clocks differ a little: a timestamp this far ahead of ours still counts as "now".
 pub const CLOCK_SKEW: Duration = Duration::seconds(60);
 
-pub const STATE_NAMES: [&str; 7] = [
-    "en_route",
-    "arrived",
-    "on_board",
-    "arrived_at_destination",
-    "completed",
-    "canceled",
-    "dry_run",
-];
+/// A state VectorCare knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[schema(as = VectorCareStateName)]
+#[serde(rename_all = "snake_case")]
+pub enum StateName {
+    EnRoute,
+    Arrived,
+    OnBoard,
+    ArrivedAtDestination,
+    Completed,
+    Canceled,
+    DryRun,
+}
 
 /// Accept or decline a broadcast.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseNotes {
     /// Optional notes for the requester, at most 450 characters.
+    #[schema(max_length = 450)]
     pub response_notes: Option<String>,
 }
 
@@ -44,9 +50,9 @@ pub struct StateUpdate {
     /// `en_route`, `arrived`, `on_board`, `arrived_at_destination`, `completed`, `canceled` or
     /// `dry_run`.
     #[schema(example = "en_route")]
-    pub name: String,
+    pub name: StateName,
     /// When it happened: RFC 3339 in UTC (`Z`), not in the future, at most 7 days ago.
-    #[schema(example = "2025-01-15T14:30:00Z")]
+    #[schema(example = "2025-01-15T14:30:00Z", format = DateTime, pattern = "(Z|[+-]00:00)$")]
     pub timestamp: String,
 }
 
@@ -54,15 +60,20 @@ pub struct StateUpdate {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationPoint {
-    /// Latitude, -90 to 90 (required).
+    /// Latitude, -90 to 90.
+    #[schema(value_type = f64, required = true, minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
-    /// Longitude, -180 to 180 (required).
+    /// Longitude, -180 to 180.
+    #[schema(value_type = f64, required = true, minimum = -180, maximum = 180)]
     pub lng: Option<f64>,
-    /// Altitude in meters (required).
+    /// Altitude in meters.
+    #[schema(value_type = f64, required = true)]
     pub alt: Option<f64>,
     /// Speed, optional.
     pub speed: Option<f64>,
-    /// Unix seconds (UTC), not in the future, at most 7 days ago (required).
+    /// Unix seconds (UTC), not in the future, at most 7 days ago.
+    #[schema(value_type = i64, required = true)]
+    #[serde(default, deserialize_with = "crate::domain::numbers::optional_i64")]
     pub timestamp: Option<i64>,
 }
 
@@ -71,6 +82,7 @@ pub struct LocationPoint {
 #[serde(deny_unknown_fields)]
 pub struct LocationUpdate {
     /// 1 to 200 points.
+    #[schema(min_items = 1, max_items = 200)]
     pub locations: Vec<LocationPoint>,
 }
 
@@ -79,7 +91,7 @@ pub struct LocationUpdate {
 #[serde(deny_unknown_fields)]
 pub struct ProposeTime {
     /// RFC 3339 in UTC (`Z`).
-    #[schema(example = "2025-01-16T09:00:00Z")]
+    #[schema(example = "2025-01-16T09:00:00Z", format = DateTime, pattern = "(Z|[+-]00:00)$")]
     pub proposed_agreed_dt: String,
 }
 
@@ -88,11 +100,20 @@ pub struct ProposeTime {
 #[serde(deny_unknown_fields)]
 pub struct ChangeRequest {
     /// The new time, RFC 3339 in UTC (`Z`).
-    #[schema(example = "2025-01-16T10:30:00Z")]
+    #[schema(example = "2025-01-16T10:30:00Z", format = DateTime, pattern = "(Z|[+-]00:00)$")]
     pub agreed_dt: String,
-    /// Why, at most 450 characters.
-    #[schema(example = "Traffic")]
+    /// Why, at most 450 characters, not blank.
+    #[schema(example = "Traffic", schema_with = reason)]
     pub change_reason: String,
+}
+
+/// A reason: at most 450 characters, not blank.
+fn reason() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .max_length(Some(MAX_TEXT))
+        .pattern(Some(patterns::NOT_BLANK))
+        .build()
 }
 
 /// One VectorCare Open API call: its method and path below `requests/{id}/`, and the body sent
@@ -209,12 +230,6 @@ impl VectorCareCall for StateUpdate {
     const PATH: &'static str = "state/";
     fn provider_body(&self, now: DateTime<Utc>) -> Result<Value, ApiError> {
         let mut errors = Vec::new();
-        if !STATE_NAMES.contains(&self.name.as_str()) {
-            errors.push(FieldError::new(
-                "name",
-                format!("must be one of {}", STATE_NAMES.join(", ")),
-            ));
-        }
         let t = utc("timestamp", &self.timestamp, &mut errors);
         if let Some(t) = t {
             recent("timestamp", t, now, &mut errors);
@@ -336,22 +351,22 @@ mod tests {
     fn state_updates_need_a_known_name_and_a_recent_utc_time() {
         let now = Utc::now();
         let ok = StateUpdate {
-            name: "en_route".into(),
+            name: StateName::EnRoute,
             timestamp: spelled(now - Duration::minutes(5)),
         };
         assert_eq!(ok.provider_body(now).unwrap()["name"], "en_route");
         let bad = StateUpdate {
-            name: "teleported".into(),
+            name: StateName::Arrived,
             timestamp: "2025-01-15T14:30:00+02:00".into(),
         };
-        assert_eq!(codes(bad.provider_body(now)), vec!["name", "timestamp"]);
+        assert_eq!(codes(bad.provider_body(now)), vec!["timestamp"]);
         let future = StateUpdate {
-            name: "arrived".into(),
+            name: StateName::Arrived,
             timestamp: spelled(now + Duration::minutes(5)),
         };
         assert_eq!(codes(future.provider_body(now)), vec!["timestamp"]);
         let old = StateUpdate {
-            name: "arrived".into(),
+            name: StateName::Arrived,
             timestamp: spelled(now - Duration::days(8)),
         };
         assert_eq!(codes(old.provider_body(now)), vec!["timestamp"]);

@@ -2,6 +2,7 @@
 //! Every route is documented through its `#[utoipa::path]`; doc comments are the OpenAPI text.
 
 pub mod audit;
+pub mod connection_schema;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;

@@ -15,9 +15,10 @@ use crate::crypto::Cipher;
 use crate::domain::{mask, ConnectionId, KeyId, TenantId};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::providers::catalog::ProviderInfo;
-use crate::providers::credentials::{ConnectionChange, FieldKind, NewKey};
+use crate::providers::credentials::{ConnectionChange, NewKey};
 use crate::providers::Provider;
 use crate::store::{provider_connection, provider_key, tenant};
+use crate::web::admin::connection_schema::{AddKeyInput, ConnectionInput};
 use crate::web::auth::{Principal, TenantScope};
 use crate::web::http::ApiJson;
 use crate::web::responses::CommonErrors;
@@ -114,79 +115,6 @@ pub struct Connection {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Add one key: an object with the provider's `add_key_field` only (`GET /api/v1/providers`).
-pub struct AddKeyInput;
-
-impl utoipa::PartialSchema for AddKeyInput {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
-        let mut one_of = OneOfBuilder::new();
-        for p in Provider::all() {
-            let keys = &p.plugin().credentials().keys;
-            one_of = one_of.item(
-                ObjectBuilder::new()
-                    .title(Some(format!("{} key", p.plugin().display_name())))
-                    .additional_properties(Some(AdditionalProperties::FreeForm(false)))
-                    .property(
-                        keys.add_field,
-                        ObjectBuilder::new()
-                            .schema_type(Type::String)
-                            .description(Some(format!("A key to add: {}", keys.label))),
-                    )
-                    .required(keys.add_field),
-            );
-        }
-        one_of.into()
-    }
-}
-
-impl ToSchema for AddKeyInput {}
-
-/// A connection's body: the fields of the provider's credential spec
-/// (`GET /api/v1/providers` lists them). On update, absent fields keep their value; the key
-/// list, when given, replaces the whole key set.
-pub struct ConnectionInput;
-
-impl utoipa::PartialSchema for ConnectionInput {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
-        let string = |d: &str| {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(d))
-        };
-        let list = |d: &str| {
-            ArrayBuilder::new()
-                .items(ObjectBuilder::new().schema_type(Type::String))
-                .description(Some(d))
-        };
-        let mut one_of = OneOfBuilder::new();
-        for p in Provider::all() {
-            let spec = p.plugin().credentials();
-            let mut o = ObjectBuilder::new()
-                .title(Some(format!("{} connection", p.plugin().display_name())))
-                .additional_properties(Some(
-                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
-                ))
-                .property(spec.keys.field, list(spec.keys.description));
-            for f in spec.fields {
-                o = match f.kind {
-                    FieldKind::CidrList => o.property(f.name, list(f.description)),
-                    FieldKind::Choice(c) => o.property(
-                        f.name,
-                        string(f.description).enum_values(Some(c.iter().map(|(n, _)| *n))),
-                    ),
-                    _ => o.property(f.name, string(f.description)),
-                };
-            }
-            one_of = one_of.item(o);
-        }
-        one_of.into()
-    }
-}
-
-impl ToSchema for ConnectionInput {}
-
 /// The key's row, sealed when it is a secret.
 fn key_model(
     key: NewKey,
@@ -254,12 +182,15 @@ async fn apply(
     let mut model: provider_connection::ActiveModel = match existing {
         Some(m) => m.into(),
         None => {
-            if change.keys.as_ref().is_none_or(Vec::is_empty) {
-                let field = spec.keys.field;
-                return Err(ApiError::Validation(vec![FieldError::new(
-                    field,
-                    "at least one is required to create the connection",
-                )]));
+            // The same body is a valid update of an existing connection: what it lacks is
+            // owed to the resource's state (absent), hence 409 rather than 422.
+            if change.keys.is_none() {
+                return Err(ApiError::Conflict {
+                    field: spec.keys.field.to_owned(),
+                    message:
+                        "the connection does not exist yet; creating it needs at least one key"
+                            .into(),
+                });
             }
             provider_connection::ActiveModel {
                 id: Set(ConnectionId::generate()),
@@ -351,6 +282,7 @@ async fn apply(
     responses(
         (status = 200, body = Connection, description = "Updated"),
         (status = 201, body = Connection, description = "Created"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the connection does not exist yet and the body has no keys to create it with (`conflict`; `errors` names the key field)"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields or an unknown provider (`validation_failed`), e.g. a bad PEM, a short key or a bad `whsec_`"),
         CommonErrors
     ),
@@ -467,7 +399,7 @@ async fn delete_connection(
     request_body = AddKeyInput,
     responses(
         (status = 201, body = VerificationKey),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "the key is already configured (`conflict`)"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the key is already configured, or the connection does not exist yet (`conflict`)"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid key (`validation_failed`)"),
         CommonErrors
     ),
@@ -516,9 +448,14 @@ async fn add_key(
             return Err(ApiError::Validation(errors));
         }
     };
+    // The key is valid; the connection it would join is missing, which creating the
+    // connection (`PUT`) resolves: a conflict with the resource's state, as for `PUT`.
     let conn = provider_connection::find_for_tenant(&state.db, scope.id(), provider)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or_else(|| ApiError::Conflict {
+            field: field.to_owned(),
+            message: "the connection does not exist yet; create it with its keys first".into(),
+        })?;
     let model = key_model(key, &state.cipher, scope.id(), &conn.id)
         .insert(&state.db)
         .await?;

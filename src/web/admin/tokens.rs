@@ -132,6 +132,7 @@ async fn list_tokens(
     request_body = CreateToken,
     responses(
         (status = 201, body = TokenCreated),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "the tenant named in `tenant` does not exist (`reference_not_found`; `errors` names the field)"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields (`validation_failed`)"),
         CommonErrors
     ),
@@ -177,15 +178,19 @@ async fn create_token(
         (TokenRole::Tenant, Some(reference)) => {
             match tenant::find_by_ref(&state.db, reference).await? {
                 Some(t) => Some(Role::Tenant(t.id)),
-                None => {
-                    errors.push(FieldError::new("tenant", "no such tenant"));
-                    None
-                }
+                // Answered after the other fields' checks: an invalid body is a 422 first.
+                None => None,
             }
         }
     };
-    let (Some(role), Some(ttl), true) = (role, ttl, errors.is_empty()) else {
+    if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    let (Some(role), Some(ttl)) = (role, ttl) else {
+        return Err(ApiError::ReferenceNotFound {
+            field: "tenant".into(),
+            message: "no such tenant".into(),
+        });
     };
     let (row, token) = issue_token(
         &state.db,

@@ -128,7 +128,7 @@ pub struct CreateEndpoint {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Deliveries per second at most (`0` or absent: no limit).
-    #[serde(default, deserialize_with = "crate::web::http::whole_number")]
+    #[serde(default, deserialize_with = "crate::domain::numbers::optional_u32")]
     pub rate_limit_per_second: Option<u32>,
     /// Also receive stale events (default false).
     #[serde(default)]
@@ -137,7 +137,7 @@ pub struct CreateEndpoint {
     pub ordering: Ordering,
     /// Deliveries in flight at once (1 to 100), per gateway process; `0` or absent: the
     /// gateway's default.
-    #[serde(default, deserialize_with = "crate::web::http::whole_number")]
+    #[serde(default, deserialize_with = "crate::domain::numbers::optional_u32")]
     pub max_concurrency: Option<u32>,
 }
 
@@ -157,12 +157,12 @@ pub struct UpdateEndpoint {
     /// Replaces every header. A value sent back exactly as its masked hint keeps the stored
     /// value, so what was read can be returned without erasing a credential.
     pub headers: Option<BTreeMap<String, String>>,
-    #[serde(default, deserialize_with = "crate::web::http::whole_number")]
+    #[serde(default, deserialize_with = "crate::domain::numbers::optional_u32")]
     pub rate_limit_per_second: Option<u32>,
     pub include_stale: Option<bool>,
     pub ordering: Option<Ordering>,
     /// `0` returns to the gateway's default.
-    #[serde(default, deserialize_with = "crate::web::http::whole_number")]
+    #[serde(default, deserialize_with = "crate::domain::numbers::optional_u32")]
     pub max_concurrency: Option<u32>,
 }
 
