@@ -11,6 +11,7 @@ mod m20261122_000005_provider_actions;
 mod m20261123_000006_event_compression;
 mod m20261123_000007_event_json;
 mod m20261130_000008_endpoint_url_length;
+mod m20261201_000009_connection_lengths;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_event_compression::Migration),
             Box::new(m20261123_000007_event_json::Migration),
             Box::new(m20261130_000008_endpoint_url_length::Migration),
+            Box::new(m20261201_000009_connection_lengths::Migration),
         ]
     }
 }

@@ -10,9 +10,7 @@ fn whole<T: TryFrom<i128>>(n: &Number) -> Option<T> {
         (Some(i), _, _) => i128::from(i),
         (None, Some(u), _) => i128::from(u),
         // `i64::MAX as f64` is 2^63, one past the range.
-        (None, None, Some(f)) if f.fract() == 0.0 && f.abs() < i64::MAX as f64 => {
-            f as i128
-        }
+        (None, None, Some(f)) if f.fract() == 0.0 && f.abs() < i64::MAX as f64 => f as i128,
         _ => return None,
     };
     T::try_from(wide).ok()

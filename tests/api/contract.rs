@@ -175,6 +175,22 @@ async fn bad_inputs(app: &TestApp) -> Vec<(&'static str, (u16, String))> {
         )
         .await,
     ));
+    out.push((
+        "a connection's base URL of 2,048 characters, a `/` added, and a client id of 1,000",
+        answer(
+            app.put_as(
+                "/api/v1/tenants/acme/providers/vectorcare",
+                &admin,
+                json!({
+                    "api_base_url": format!("https://a.example/?{}", "q".repeat(2048 - 19)),
+                    "token_url": format!("https://{}", host_of(2040)),
+                    "client_id": "é".repeat(1000),
+                }),
+            )
+            .await,
+        )
+        .await,
+    ));
     // The refused DELETE was still audited, its path cut to the column.
     let audit: Value = app
         .get_as("/api/v1/audit?limit=5", &admin)
@@ -213,6 +229,7 @@ fn expected() -> Vec<(u16, &'static str)> {
         (400, "invalid_payload"),
         (404, "not_found"),
         (201, ""),
+        (200, ""),
         (2048, "404"),
     ]
 }
