@@ -518,9 +518,11 @@ async function eventDetail(t, body, id) {
   body.replaceChildren(
     h("h2", {}, `${e.type} · `, h("a", { href: `#/tenants/${t.id}/subjects/${enc(e.subject)}` }, `timeline of ${e.subject}`)),
     h("p", {}, h("code", {}, e.id), " · received ", fmtTime(e.received_at), " · ", e.provider, e.stale ? [" ", pill("stale", "warn")] : null),
-    h("div", { class: "split" },
-      h("div", {}, h("h2", {}, "Normalized (sent to endpoints)"), pretty(e.normalized)),
-      h("div", {}, h("h2", {}, "Raw webhook"), pretty(tryJson(e.raw.body)), h("h2", {}, "Headers"), pretty(e.raw.headers), h("h2", {}, "Verification"), pretty(e.raw.verification))),
+    e.purged_at
+      ? h("p", { class: "muted" }, "Payload purged ", fmtTime(e.purged_at), " at the end of this tenant's retention period; the event's record and deliveries remain.")
+      : h("div", { class: "split" },
+        h("div", {}, h("h2", {}, "Normalized (sent to endpoints)"), pretty(e.normalized)),
+        h("div", {}, h("h2", {}, "Raw webhook"), pretty(tryJson(e.raw.body)), h("h2", {}, "Headers"), pretty(e.raw.headers), h("h2", {}, "Verification"), pretty(e.raw.verification))),
     h("h2", {}, "Deliveries"),
     deliveryTable(t, deliveries ? deliveries.data : []));
 }
@@ -618,7 +620,8 @@ async function timelineView(t, body, subject) {
           ev.target.setAttribute("aria-expanded", open ? "false" : "true");
           if (open) { detail.replaceChildren(); return; }
           const full = await act(ev.target, () => api("GET", `/tenants/${t.id}/events/${e.id}`));
-          if (full) detail.replaceChildren(h("div", { class: "split" }, h("div", {}, h("h2", {}, "Normalized"), pretty(full.normalized)), h("div", {}, h("h2", {}, "Raw"), pretty(tryJson(full.raw.body)))));
+          if (full && full.purged_at) detail.replaceChildren(h("p", { class: "muted" }, "Payload purged ", fmtTime(full.purged_at), "."));
+          else if (full) detail.replaceChildren(h("div", { class: "split" }, h("div", {}, h("h2", {}, "Normalized"), pretty(full.normalized)), h("div", {}, h("h2", {}, "Raw"), pretty(tryJson(full.raw.body)))));
         },
       }, "Normalized and raw"), " ", h("a", { href: `#/tenants/${t.id}/events/${e.id}` }, "details"), detail);
   }));

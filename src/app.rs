@@ -176,6 +176,11 @@ impl Application {
         };
         state.delivery.spawn(listen_url, state.shutdown.clone());
         store::spawn_checkpointer(&state.settings, &gate, state.shutdown.clone())?;
+        store::purge::spawn_purger(
+            gate,
+            state.settings.retention.clone(),
+            state.shutdown.clone(),
+        );
         let local_addr = listener.local_addr()?;
         let server = serve(listener, state.clone())?;
         Ok(Self {

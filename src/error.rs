@@ -54,6 +54,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("{message}")]
     Conflict { field: String, message: String },
+    /// The event's payload was purged (past its tenant's retention): it cannot be sent again.
+    #[error("the event's payload was purged at the end of its retention period; it can no longer be sent")]
+    EventPurged,
     /// A body field names a resource that does not exist (a token's `tenant`).
     #[error("{message}")]
     ReferenceNotFound { field: String, message: String },
@@ -133,6 +136,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::Conflict { .. } => "conflict",
             ApiError::ReferenceNotFound { .. } => "reference_not_found",
+            ApiError::EventPurged => "event_purged",
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden(_) => "forbidden",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -173,6 +177,7 @@ impl ApiError {
             ApiError::Validation(_) => "Validation failed",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::ReferenceNotFound { .. } => "Referenced resource not found",
+            ApiError::EventPurged => "Event payload purged",
             ApiError::Unauthorized { .. } => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::RateLimited { .. } => "Too many requests",
@@ -376,6 +381,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::ReferenceNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::EventPurged => StatusCode::GONE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 mod delivery;
+mod retention;
 pub use delivery::DeliverySettings;
+pub use retention::{RetentionSettings, RETENTION_DAYS};
 
 /// What the configuration layers say, before validation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +59,9 @@ pub struct RawSettings {
     pub connection_cache_ttl: String,
     pub ingest_batch_max: usize,
     pub provider_timeout: String,
+    pub retention_days: u32,
+    pub purge_interval: String,
+    pub purge_batch: u64,
     pub delivery_enabled: bool,
     pub delivery_concurrency: usize,
     pub delivery_endpoint_concurrency: u32,
@@ -110,6 +115,9 @@ impl Default for RawSettings {
             trusted_proxy_header: None,
             connection_cache_ttl: "5s".into(),
             ingest_batch_max: 512,
+            retention_days: 30,
+            purge_interval: "60s".into(),
+            purge_batch: 500,
             provider_timeout: "15s".into(),
             delivery_enabled: true,
             delivery_concurrency: 128,
@@ -245,6 +253,7 @@ pub struct Settings {
     /// How long a call to a provider (token or API) may take.
     pub provider_timeout: Duration,
     pub delivery: DeliverySettings,
+    pub retention: RetentionSettings,
 }
 
 impl Settings {
@@ -278,6 +287,7 @@ impl Settings {
 
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
         let delivery = DeliverySettings::from_raw(&raw)?;
+        let retention = RetentionSettings::from_raw(&raw)?;
         let listen: SocketAddr = raw.listen.trim().parse().map_err(|e| {
             invalid(
                 "listen",
@@ -483,6 +493,7 @@ impl Settings {
             },
             provider_timeout: parse_duration("provider_timeout", &raw.provider_timeout)?,
             delivery,
+            retention,
         })
     }
 }

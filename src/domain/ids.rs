@@ -19,6 +19,14 @@ macro_rules! prefixed_id {
                 Self(format!("{}_{}", $prefix, uuid::Uuid::now_v7().simple()))
             }
 
+            /// A value ordered before every id generated at or after `t`, and after every id
+            /// generated before it (UUIDv7 begins with the milliseconds since 1970): compared
+            /// with stored ids, it selects by creation time on an id index.
+            pub fn bound_at(t: chrono::DateTime<chrono::Utc>) -> Self {
+                let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0).min((1 << 48) - 1);
+                Self(format!("{}_{:012x}", $prefix, ms))
+            }
+
             pub fn parse(text: &str) -> Result<Self, String> {
                 let ok = text
                     .strip_prefix(concat!($prefix, "_"))

@@ -34,6 +34,12 @@ pub fn optional_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::E
     optional(d, &format!("from 0 to {}", u32::MAX))
 }
 
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a count (`Some(Some(n))`):
+/// with `serde(default, deserialize_with)`, an update that tells "leave it" from "clear it".
+pub fn present_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    optional_u32(d).map(Some)
+}
+
 /// An optional signed 64-bit number, e.g. Unix seconds (`serde(deserialize_with)`).
 pub fn optional_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     optional(d, "that fits in 64 bits")

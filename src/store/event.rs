@@ -26,6 +26,8 @@ pub struct Model {
     pub raw_body: String,
     pub raw_headers: Json,
     pub verification: Json,
+    /// When the payload (raw body, headers, normalized data) was purged: the skeleton stays.
+    pub purged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -62,4 +64,15 @@ pub async fn first_stored(
         .into_tuple()
         .one(db)
         .await
+}
+
+/// Whether the event's payload was purged (an event that no longer exists counts as purged).
+pub async fn is_purged(db: &impl ConnectionTrait, id: &EventId) -> Result<bool, DbErr> {
+    let purged_at: Option<Option<DateTimeUtc>> = Entity::find_by_id(id.clone())
+        .select_only()
+        .column(Column::PurgedAt)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(purged_at.is_none_or(|p| p.is_some()))
 }

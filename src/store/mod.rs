@@ -14,6 +14,7 @@ pub mod instance;
 pub mod provider_action;
 pub mod provider_connection;
 pub mod provider_key;
+pub mod purge;
 pub mod scope;
 pub mod subject_head;
 pub mod tenant;

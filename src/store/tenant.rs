@@ -12,6 +12,8 @@ pub struct Model {
     pub name: String,
     pub customer_id: Option<String>,
     pub disabled: bool,
+    /// Days its payloads are kept; `None`: the configured default (`retention_days`).
+    pub retention_days: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

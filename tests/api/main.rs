@@ -25,6 +25,7 @@ mod outbox;
 mod process;
 mod providers;
 mod receiver;
+mod retention;
 mod secrets_at_rest;
 mod stats;
 mod tenants;

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::{AttemptId, DeliveryId, DeliveryStatus, EndpointId, EventId};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, Problem};
 use crate::store::{delivery, delivery_attempt, endpoint, event, for_tenant};
 use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
@@ -273,7 +273,11 @@ async fn get_delivery(
 #[utoipa::path(
     tag = "deliveries",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("delivery" = DeliveryId, Path, description = "Delivery id")),
-    responses((status = 202, body = Delivery), CommonErrors),
+    responses(
+        (status = 202, body = Delivery),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "the event's payload was purged (`event_purged`)"),
+        CommonErrors
+    ),
     security(("bearer" = []))
 )]
 #[post("/tenants/{tenant}/deliveries/{delivery}/redeliver")]
@@ -283,6 +287,9 @@ async fn redeliver(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let d = find(&state, &scope, &path.1).await?;
+    if event::is_purged(&state.db, &d.event_id).await? {
+        return Err(ApiError::EventPurged);
+    }
     let mut m: delivery::ActiveModel = d.into();
     let now = Utc::now();
     m.status = Set(DeliveryStatus::Pending.to_owned());
@@ -355,7 +362,11 @@ async fn recover(
     tag = "deliveries",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("event" = EventId, Path, description = "Event id")),
     request_body = ResendInput,
-    responses((status = 201, body = Delivery), CommonErrors),
+    responses(
+        (status = 201, body = Delivery),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "the event's payload was purged (`event_purged`)"),
+        CommonErrors
+    ),
     security(("bearer" = []))
 )]
 #[post("/tenants/{tenant}/events/{event}/resend")]
@@ -369,6 +380,9 @@ async fn resend(
     let ev = event::find_for_tenant(&state.db, scope.id(), &event_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if ev.purged_at.is_some() {
+        return Err(ApiError::EventPurged);
+    }
     let ep = find_endpoint(&state, &scope, &body.0.endpoint_id)
         .await
         .map_err(|_| {

@@ -41,6 +41,9 @@ pub struct EventSummary {
     pub provider_event_id: String,
     pub occurred_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
+    /// When its payload was purged at the end of its tenant's retention period; `null` while
+    /// it is held.
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 /// One event: summary, the CloudEvent delivered to endpoints, and the webhook as received.
@@ -48,9 +51,10 @@ pub struct EventSummary {
 pub struct EventDetail {
     #[serde(flatten)]
     pub summary: EventSummary,
-    /// The normalized CloudEvent (see the normalized schema in README).
-    pub normalized: Value,
-    pub raw: RawWebhook,
+    /// The normalized CloudEvent (see the normalized schema in README); `null` once purged.
+    pub normalized: Option<Value>,
+    /// The webhook as received; `null` once purged.
+    pub raw: Option<RawWebhook>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,12 +111,13 @@ impl From<&event::Model> for EventSummary {
             provider_event_id: m.provider_event_id.clone(),
             occurred_at: m.occurred_at,
             received_at: m.received_at,
+            purged_at: m.purged_at,
         }
     }
 }
 
 /// The columns a list needs: everything but the bodies.
-fn summary_columns() -> [event::Column; 10] {
+fn summary_columns() -> [event::Column; 11] {
     use event::Column::*;
     [
         Id,
@@ -125,6 +130,7 @@ fn summary_columns() -> [event::Column; 10] {
         Stale,
         OccurredAt,
         ReceivedAt,
+        PurgedAt,
     ]
 }
 
@@ -139,6 +145,7 @@ struct SummaryRow {
     stale: bool,
     occurred_at: DateTime<Utc>,
     received_at: DateTime<Utc>,
+    purged_at: Option<DateTime<Utc>>,
 }
 
 impl From<SummaryRow> for EventSummary {
@@ -153,6 +160,7 @@ impl From<SummaryRow> for EventSummary {
             provider_event_id: m.provider_event_id,
             occurred_at: m.occurred_at,
             received_at: m.received_at,
+            purged_at: m.purged_at,
         }
     }
 }
@@ -236,16 +244,23 @@ async fn get_event(
         .await?
         .ok_or(ApiError::NotFound)?;
     let summary = EventSummary::from(&m);
+    if m.purged_at.is_some() {
+        return Ok(HttpResponse::Ok().json(EventDetail {
+            summary,
+            normalized: None,
+            raw: None,
+        }));
+    }
     let mut normalized = m.normalized;
     crate::normalize::restore_provider_data(&mut normalized, &m.raw_body);
     Ok(HttpResponse::Ok().json(EventDetail {
         summary,
-        normalized,
-        raw: RawWebhook {
+        normalized: Some(normalized),
+        raw: Some(RawWebhook {
             body: m.raw_body,
             headers: m.raw_headers,
             verification: m.verification,
-        },
+        }),
     }))
 }
 

@@ -50,6 +50,9 @@ pub struct Tenant {
     pub customer_id: Option<String>,
     /// A disabled tenant's webhooks are refused; its data stays.
     pub status: TenantStatus,
+    /// Days its events' payloads are kept before they are purged; `null`: the gateway's
+    /// default (`retention_days`, 30 unless configured).
+    pub retention_days: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -66,6 +69,7 @@ impl From<tenant::Model> for Tenant {
             } else {
                 TenantStatus::Active
             },
+            retention_days: m.retention_days,
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -88,9 +92,14 @@ pub struct CreateTenant {
     pub name: String,
     #[schema(example = "123")]
     pub customer_id: Option<String>,
+    /// Days its events' payloads are kept, 1 to 3650; absent or `null`: the gateway's default.
+    #[serde(default, deserialize_with = "crate::domain::numbers::optional_u32")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650, example = 30)]
+    pub retention_days: Option<u32>,
 }
 
-/// Fields to change; absent fields stay as they are. `customer_id: ""` removes it.
+/// Fields to change; absent fields stay as they are. `customer_id: ""` removes it;
+/// `retention_days: null` returns to the gateway's default.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
@@ -98,6 +107,19 @@ pub struct UpdateTenant {
     pub name: Option<String>,
     pub customer_id: Option<String>,
     pub status: Option<TenantStatus>,
+    /// Days its events' payloads are kept, 1 to 3650; `null`: the gateway's default.
+    #[serde(default, deserialize_with = "crate::domain::numbers::present_u32")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
+    pub retention_days: Option<Option<u32>>,
+}
+
+fn check_retention(days: u32, errors: &mut Vec<FieldError>) -> Option<i32> {
+    if crate::config::RETENTION_DAYS.contains(&days) {
+        i32::try_from(days).ok()
+    } else {
+        errors.push(FieldError::new("retention_days", "must be 1 to 3650 days"));
+        None
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -207,6 +229,9 @@ async fn create_tenant(
     if let Some(c) = &customer_id {
         check_customer_id(c, &mut errors);
     }
+    let retention_days = input
+        .retention_days
+        .and_then(|d| check_retention(d, &mut errors));
     let Some(slug) = slug.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
@@ -217,6 +242,7 @@ async fn create_tenant(
         name: Set(input.name.trim().to_owned()),
         customer_id: Set(customer_id),
         disabled: Set(false),
+        retention_days: Set(retention_days),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -286,6 +312,15 @@ async fn update_tenant(
     }
     if let Some(status) = input.status {
         model.disabled = Set(status == TenantStatus::Disabled);
+    }
+    match input.retention_days {
+        None => {}
+        Some(None) => model.retention_days = Set(None),
+        Some(Some(days)) => {
+            if let Some(d) = check_retention(days, &mut errors) {
+                model.retention_days = Set(Some(d));
+            }
+        }
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

@@ -1,0 +1,246 @@
+//! Retention: once an event is older than its tenant's retention period, its payload (the
+//! webhook as received, its headers, the normalized data) and the response bodies its deliveries
+//! got back are purged. The skeleton stays (ids, type, subject, times, delivery outcomes and
+//! attempts), so counts, timelines and audits still add up. An event with a delivery still
+//! pending keeps its payload until the delivery ends: that is what would be sent.
+//!
+//! Purging runs in small batches, each its own short write (SQLite's writers take turns through
+//! the [`WriteGate`]), so acknowledgements never wait behind a long purge.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::{delivery, delivery_attempt, event, tenant, WriteGate};
+use crate::config::RetentionSettings;
+use crate::domain::{DeliveryStatus, EventId, TenantId};
+
+/// What one batch did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub purged: u64,
+    /// The last event looked at: the next batch starts after it. `None`: nothing left.
+    pub last: Option<EventId>,
+    /// The first event kept because a delivery of it is pending.
+    pub first_kept: Option<EventId>,
+}
+
+/// Purges up to `limit` events of `tenant` received before `cutoff`, after `after`.
+pub async fn purge_batch(
+    gate: &WriteGate,
+    tenant: &TenantId,
+    cutoff: DateTime<Utc>,
+    after: Option<&EventId>,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> Result<Batch, DbErr> {
+    let db = gate.db();
+    let mut candidates = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .filter(event::Column::TenantId.eq(tenant.clone()))
+        // Ids are time-ordered: this bound is "received before the cutoff", on the index.
+        .filter(event::Column::Id.lt(EventId::bound_at(cutoff)))
+        .filter(event::Column::PurgedAt.is_null());
+    if let Some(after) = after {
+        candidates = candidates.filter(event::Column::Id.gt(after.clone()));
+    }
+    let ids: Vec<EventId> = candidates
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let Some(last) = ids.last().cloned() else {
+        return Ok(Batch::default());
+    };
+    let busy: Vec<EventId> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::EventId)
+        .filter(delivery::Column::EventId.is_in(ids.clone()))
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    let purgeable: Vec<EventId> = ids
+        .iter()
+        .filter(|id| !busy.contains(id))
+        .cloned()
+        .collect();
+    let first_kept = ids.iter().find(|id| busy.contains(id)).cloned();
+    let purged = if purgeable.is_empty() {
+        0
+    } else {
+        let turn = gate.enter().await;
+        let txn = super::begin_write(turn.db).await?;
+        let n = strip(&txn, &purgeable, now).await?;
+        txn.commit().await?;
+        n
+    };
+    Ok(Batch {
+        purged,
+        last: Some(last),
+        first_kept,
+    })
+}
+
+/// Empties the payloads of `ids` (those not purged yet) and their attempts' response bodies.
+async fn strip(
+    db: &impl ConnectionTrait,
+    ids: &[EventId],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let done = event::Entity::update_many()
+        .col_expr(event::Column::RawBody, Expr::value(""))
+        .col_expr(
+            event::Column::RawHeaders,
+            Expr::value(serde_json::json!({})),
+        )
+        .col_expr(
+            event::Column::Normalized,
+            Expr::value(serde_json::json!({})),
+        )
+        .col_expr(event::Column::PurgedAt, Expr::value(now))
+        .filter(event::Column::Id.is_in(ids.to_vec()))
+        .filter(event::Column::PurgedAt.is_null())
+        // Checked again in the same statement: a resend may have made one pending meanwhile.
+        .filter(
+            event::Column::Id.not_in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(delivery::Column::EventId)
+                    .from(delivery::Entity)
+                    .and_where(delivery::Column::EventId.is_in(ids.to_vec()))
+                    .and_where(delivery::Column::Status.eq(DeliveryStatus::Pending))
+                    .to_owned(),
+            ),
+        )
+        .exec(db)
+        .await?;
+    let deliveries: Vec<crate::domain::DeliveryId> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Id)
+        .filter(delivery::Column::EventId.is_in(ids.to_vec()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if !deliveries.is_empty() {
+        delivery_attempt::Entity::update_many()
+            .col_expr(
+                delivery_attempt::Column::ResponseSnippet,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(delivery_attempt::Column::DeliveryId.is_in(deliveries))
+            .filter(delivery_attempt::Column::ResponseSnippet.is_not_null())
+            .exec(db)
+            .await?;
+    }
+    Ok(done.rows_affected)
+}
+
+/// The purger: every tenant's events past retention, batch after batch. It remembers, per
+/// tenant, the last event before which everything is purged, so a pass does not walk the
+/// purged history again.
+pub struct Purger {
+    gate: WriteGate,
+    settings: RetentionSettings,
+    purged_through: HashMap<TenantId, EventId>,
+}
+
+impl Purger {
+    pub fn new(gate: WriteGate, settings: RetentionSettings) -> Self {
+        Self {
+            gate,
+            settings,
+            purged_through: HashMap::new(),
+        }
+    }
+
+    /// One pass over every tenant as of `now`; answers how many events were purged.
+    pub async fn pass(&mut self, now: DateTime<Utc>) -> Result<u64, DbErr> {
+        let tenants: Vec<(TenantId, Option<i32>)> = tenant::Entity::find()
+            .select_only()
+            .column(tenant::Column::Id)
+            .column(tenant::Column::RetentionDays)
+            .into_tuple()
+            .all(self.gate.db())
+            .await?;
+        let mut total = 0;
+        for (tenant, days) in tenants {
+            let days = days
+                .and_then(|d| u32::try_from(d).ok())
+                .unwrap_or(self.settings.default_days);
+            let Some(cutoff) = now.checked_sub_signed(chrono::Duration::days(i64::from(days)))
+            else {
+                continue;
+            };
+            total += self.purge_tenant(&tenant, cutoff, now).await?;
+        }
+        Ok(total)
+    }
+
+    async fn purge_tenant(
+        &mut self,
+        tenant: &TenantId,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DbErr> {
+        let mut cursor = self.purged_through.get(tenant).cloned();
+        let mut contiguous = true;
+        let mut total = 0;
+        loop {
+            let batch = purge_batch(
+                &self.gate,
+                tenant,
+                cutoff,
+                cursor.as_ref(),
+                self.settings.batch,
+                now,
+            )
+            .await?;
+            total += batch.purged;
+            let Some(last) = batch.last else {
+                return Ok(total);
+            };
+            if contiguous {
+                match batch.first_kept {
+                    Some(_) => contiguous = false,
+                    None => {
+                        self.purged_through.insert(tenant.clone(), last.clone());
+                    }
+                }
+            }
+            cursor = Some(last);
+            // Let the writers that acknowledge webhooks have the database between batches.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Runs a pass every `interval` until `stop`.
+pub fn spawn_purger(
+    gate: WriteGate,
+    settings: RetentionSettings,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let interval = settings.interval;
+    let mut purger = Purger::new(gate, settings);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            match purger.pass(Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "purged payloads past retention"),
+                Err(e) => tracing::warn!(error = %e, "purge pass failed; the next pass retries"),
+            }
+        }
+    });
+}

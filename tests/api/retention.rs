@@ -1,0 +1,181 @@
+//! Retention: past a tenant's retention period the purger empties events' payloads and the
+//! response bodies of their attempts, keeps the skeleton, and leaves alone what is still to be
+//! delivered; the API answers "purged" where the payload was.
+
+use chrono::{Duration, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+
+use crate::delivery::{setup_with, Setup};
+use crate::helpers::assert_problem;
+use crate::receiver::Receiver;
+
+async fn purge_as_of(s: &Setup, days_later: i64) -> u64 {
+    let settings = &s.app.state.settings;
+    let gate = gateway::store::WriteGate::open(settings, &s.app.state.db)
+        .await
+        .unwrap();
+    let mut purger = gateway::store::purge::Purger::new(gate, settings.retention.clone());
+    purger
+        .pass(Utc::now() + Duration::days(days_later))
+        .await
+        .unwrap()
+}
+
+async fn event(s: &Setup, id: &str) -> Value {
+    let res = s
+        .app
+        .get_as(&format!("/api/v1/tenants/acme/events/{id}"), &s.admin)
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    res.json().await.unwrap()
+}
+
+async fn snippets(s: &Setup, event_id: &str) -> Vec<Option<String>> {
+    use gateway::store::{delivery, delivery_attempt};
+    let db = &s.app.state.db;
+    let deliveries: Vec<delivery::Model> = delivery::Entity::find()
+        .filter(delivery::Column::EventId.eq(event_id))
+        .all(db)
+        .await
+        .unwrap();
+    let ids: Vec<_> = deliveries.into_iter().map(|d| d.id).collect();
+    delivery_attempt::Entity::find()
+        .filter(delivery_attempt::Column::DeliveryId.is_in(ids))
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.response_snippet)
+        .collect()
+}
+
+#[tokio::test]
+async fn past_retention_payloads_are_purged_in_place_and_the_skeleton_stays() {
+    let s = setup_with(|_| {}).await;
+    let receiver = Receiver::start().await;
+    s.endpoint(&receiver.url, json!({})).await;
+    let old = s.event(1, "VC-OLD-1").await;
+    assert_eq!(s.drain().await, 1);
+    assert_eq!(
+        snippets(&s, &old).await,
+        [Some("receiver answered 200".into())]
+    );
+    // Not delivered yet (the tests' workers are off): its payload is what would be sent.
+    let pending = s.event(2, "VC-PENDING").await;
+
+    // A tenant's own period wins over the default of 30 days.
+    let res = s
+        .app
+        .patch_as(
+            "/api/v1/tenants/acme",
+            &s.admin,
+            json!({"retention_days": 60}),
+        )
+        .await;
+    assert_eq!(res.json::<Value>().await.unwrap()["retention_days"], 60);
+    assert_eq!(purge_as_of(&s, 31).await, 0);
+    let res = s
+        .app
+        .patch_as(
+            "/api/v1/tenants/acme",
+            &s.admin,
+            json!({"retention_days": null}),
+        )
+        .await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["retention_days"],
+        Value::Null
+    );
+    assert_eq!(purge_as_of(&s, 29).await, 0, "inside the default period");
+
+    assert_eq!(purge_as_of(&s, 31).await, 1);
+    assert_eq!(
+        purge_as_of(&s, 31).await,
+        0,
+        "a purged event is not purged again"
+    );
+
+    let e = event(&s, &old).await;
+    assert!(e["purged_at"].is_string(), "{e}");
+    assert_eq!(e["normalized"], Value::Null);
+    assert_eq!(e["raw"], Value::Null);
+    assert_eq!(e["subject"], "VC-OLD-1", "the skeleton stays");
+    assert_eq!(snippets(&s, &old).await, [None], "response bodies go too");
+    let kept = event(&s, &pending).await;
+    assert_eq!(kept["purged_at"], Value::Null);
+    assert!(kept["raw"]["body"].as_str().unwrap().contains("Margaret"));
+
+    // The database itself no longer holds the patient's name for the purged event.
+    let row =
+        gateway::store::event::Entity::find_by_id(gateway::domain::EventId::parse(&old).unwrap())
+            .one(&s.app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(!row.raw_body.contains("Margaret") && !row.normalized.to_string().contains("Margaret"));
+
+    // Counts and timelines still add up; the purged event cannot be sent again.
+    let list: Value = s
+        .app
+        .get_as("/api/v1/tenants/acme/events", &s.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    let delivered = s.deliveries(&format!("?event_id={old}")).await;
+    assert_eq!(delivered[0]["status"], "succeeded");
+    let endpoint_id = delivered[0]["endpoint_id"].as_str().unwrap().to_owned();
+    let res = s
+        .app
+        .post_as(
+            &format!("/api/v1/tenants/acme/events/{old}/resend"),
+            &s.admin,
+            json!({"endpoint_id": endpoint_id}),
+        )
+        .await;
+    assert_problem(res, 410, "event_purged").await;
+    let res = s
+        .app
+        .post_as(
+            &format!(
+                "/api/v1/tenants/acme/deliveries/{}/redeliver",
+                delivered[0]["id"].as_str().unwrap()
+            ),
+            &s.admin,
+            json!({}),
+        )
+        .await;
+    assert_problem(res, 410, "event_purged").await;
+
+    // Once its delivery is done, the pending one goes the same way.
+    assert_eq!(s.drain().await, 1);
+    assert_eq!(purge_as_of(&s, 31).await, 1);
+}
+
+#[tokio::test]
+async fn a_retention_period_outside_one_day_to_ten_years_is_refused() {
+    let s = setup_with(|_| {}).await;
+    for bad in [json!(0), json!(3651), json!(1.5), json!("30")] {
+        let res = s
+            .app
+            .patch_as(
+                "/api/v1/tenants/acme",
+                &s.admin,
+                json!({"retention_days": bad}),
+            )
+            .await;
+        let status = res.status().as_u16();
+        assert!(status == 422, "{bad}: {status}");
+    }
+    let res = s
+        .app
+        .post_as(
+            "/api/v1/tenants",
+            &s.admin,
+            json!({"slug": "brief", "name": "Brief", "retention_days": 7.0}),
+        )
+        .await;
+    assert_eq!(res.json::<Value>().await.unwrap()["retention_days"], 7);
+}
