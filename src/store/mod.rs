@@ -6,6 +6,7 @@ pub mod api_token;
 pub mod audit_entry;
 pub mod delivery;
 pub mod delivery_attempt;
+pub mod disclosures;
 pub mod endpoint;
 pub mod endpoint_headers;
 pub mod endpoint_secret;

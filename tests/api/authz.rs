@@ -168,6 +168,12 @@ fn routes() -> Vec<Route> {
         ),
         route(
             Method::GET,
+            "/api/v1/tenants/{tenant}/subjects/{subject}/disclosures",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::GET,
             "/api/v1/tenants/{tenant}/deliveries",
             None,
             Tenant,

@@ -1,6 +1,7 @@
 //! Retention: past a tenant's retention period the purger empties events' payloads and the
 //! response bodies of their attempts, keeps the skeleton, and leaves alone what is still to be
-//! delivered; the API answers "purged" where the payload was.
+//! delivered; the API answers "purged" where the payload was. The accounting of a subject's
+//! disclosures outlives the purge.
 
 use chrono::{Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -178,4 +179,64 @@ async fn a_retention_period_outside_one_day_to_ten_years_is_refused() {
         )
         .await;
     assert_eq!(res.json::<Value>().await.unwrap()["retention_days"], 7);
+}
+
+#[tokio::test]
+async fn a_subjects_disclosures_list_every_attempt_to_every_endpoint_and_outlive_the_purge() {
+    let s = setup_with(|_| {}).await;
+    let ok = Receiver::start().await;
+    let failing = Receiver::start().await;
+    failing.set_status(503);
+    let good = s.endpoint(&ok.url, json!({})).await;
+    let bad = s.endpoint(&failing.url, json!({})).await;
+    let first = s.event(1, "VC-DISCLOSED").await;
+    s.event(2, "VC-SOMEONE-ELSE").await;
+    s.drain().await;
+    assert_eq!(purge_as_of(&s, 31).await, 2);
+
+    let path = "/api/v1/tenants/acme/subjects/VC-DISCLOSED/disclosures";
+    let list: Value = s.app.get_as(path, &s.admin).await.json().await.unwrap();
+    let rows = list["data"].as_array().unwrap();
+    // One attempt to the good endpoint; three (the retry schedule) to the failing one.
+    assert_eq!(rows.len(), 4, "{list}");
+    assert!(rows.iter().all(|r| r["event_id"] == first.as_str()));
+    let to_good: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["endpoint_id"] == good["id"])
+        .collect();
+    assert_eq!(to_good.len(), 1);
+    assert_eq!(to_good[0]["outcome"], "delivered");
+    assert_eq!(to_good[0]["endpoint_host"], "127.0.0.1");
+    assert_eq!(to_good[0]["payload_mode"], "full");
+    assert!(rows
+        .iter()
+        .filter(|r| r["endpoint_id"] == bad["id"])
+        .all(|r| r["outcome"] == "failed" && r["status_code"] == 503));
+
+    let csv = s.app.get_as(&format!("{path}?format=csv"), &s.admin).await;
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("at,event_id,event_type,endpoint_id,endpoint_host"));
+    assert_eq!(csv.lines().count(), 5);
+    let ndjson = s
+        .app
+        .get_as(&format!("{path}?format=ndjson"), &s.admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(ndjson.lines().count(), 4);
+    for line in ndjson.lines() {
+        serde_json::from_str::<Value>(line).unwrap();
+    }
+
+    // Another tenant's token sees none of it.
+    let admin = s.app.admin_token().await;
+    let other = s.app.create_tenant(&admin, "other-org", None).await;
+    let token = s.app.tenant_token(other["id"].as_str().unwrap()).await;
+    let res = s.app.get_as(path, &token).await;
+    assert_eq!(res.status().as_u16(), 404);
 }

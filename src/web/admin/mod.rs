@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod connection_schema;
 pub mod deliveries;
+pub mod disclosures;
 pub mod endpoints;
 pub mod events;
 pub mod providers;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     providers::configure(cfg);
     endpoints::configure(cfg);
     events::configure(cfg);
+    disclosures::configure(cfg);
     deliveries::configure(cfg);
     tokens::configure(cfg);
     audit::configure(cfg);
