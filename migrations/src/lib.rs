@@ -13,6 +13,7 @@ mod m20261123_000007_event_json;
 mod m20261130_000008_endpoint_url_length;
 mod m20261201_000009_connection_lengths;
 mod m20261201_000010_retention;
+mod m20261201_000011_access_log;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_endpoint_url_length::Migration),
             Box::new(m20261201_000009_connection_lengths::Migration),
             Box::new(m20261201_000010_retention::Migration),
+            Box::new(m20261201_000011_access_log::Migration),
         ]
     }
 }

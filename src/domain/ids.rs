@@ -117,6 +117,11 @@ prefixed_id!(
 );
 
 prefixed_id!(
+    /// An access log entry (a read of patient data).
+    AccessId, "acc", "acc_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
+);
+
+prefixed_id!(
     /// A normalized event; stable across the provider's retries.
     EventId, "evt", "evt_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
 );

@@ -2,6 +2,7 @@
 //! the entities. Database functions take `&impl ConnectionTrait` so they run inside or outside
 //! a transaction alike.
 
+pub mod access_entry;
 pub mod api_token;
 pub mod audit_entry;
 pub mod delivery;

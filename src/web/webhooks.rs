@@ -111,7 +111,7 @@ async fn receive_by_customer(
 /// The caller's address: the peer, or the rightmost entry of the trusted proxy's header. Several
 /// lines of the header are one list (RFC 9110 5.3): the proxy appends to the last line, so the
 /// last entry of the last line is the one it saw; a line it cannot read refuses the address.
-fn client_ip(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
+pub fn client_ip(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
     if let Some(name) = &state.settings.trusted_proxy_header {
         let mut last = None;
         for line in req.headers().get_all(name) {

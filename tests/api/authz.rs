@@ -225,6 +225,7 @@ fn routes() -> Vec<Route> {
         route(Method::DELETE, "/api/v1/tokens/{token}", None, Admin),
         route(Method::GET, "/api/v1/audit", None, AnyRole),
         route(Method::GET, "/api/v1/stats", None, Admin),
+        route(Method::GET, "/api/v1/access-log", None, Admin),
     ]
     .into_iter()
     .chain(provider_actions())

@@ -1,6 +1,7 @@
 //! One integration binary: every test talks to a real gateway over its public port, on SQLite by
 //! default and on PostgreSQL when TEST_DATABASE_URL is set.
 
+mod access_log;
 mod actions;
 mod admin_ui;
 mod audit;

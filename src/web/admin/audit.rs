@@ -123,7 +123,7 @@ pub async fn audit_mutations(
 
 /// Text as its audit column holds it: at most `max` characters, NUL replaced. An entry is
 /// never dropped for what a caller typed (a 3,000-character path still leaves its trace).
-fn fit(text: &str, max: usize) -> String {
+pub fn fit(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max).collect();
     if out.contains('\0') {
         out = out.replace('\0', "\u{FFFD}");

@@ -2,11 +2,12 @@
 //! endpoint received which of its events, when, with which outcome and payload mode. As JSON, or
 //! exported as CSV or NDJSON for a records request.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::access::{self, Shown};
 use crate::error::ApiError;
 use crate::store::disclosures::{self, Disclosure};
 use crate::web::auth::TenantScope;
@@ -46,7 +47,7 @@ pub struct DisclosureList {
 const CSV_HEADER: &str = "at,event_id,event_type,endpoint_id,endpoint_host,delivery_id,attempt,outcome,status_code,payload_mode";
 
 /// A CSV field, quoted when it holds a separator, a quote or a line break.
-fn csv_field(text: &str) -> String {
+pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -95,34 +96,52 @@ async fn list_disclosures(
     scope: TenantScope,
     path: web::Path<(String, String)>,
     query: web::Query<DisclosureQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let subject = path.into_inner().1;
+    access::record(
+        &state,
+        &req,
+        &scope.principal,
+        scope.id(),
+        Shown::Disclosures,
+        Some(&subject),
+        None,
+    )
+    .await?;
     let data = disclosures::for_subject(&state.db, scope.id(), &subject, MAX_ROWS).await?;
-    Ok(match query.format.unwrap_or_default() {
-        ExportFormat::Json => HttpResponse::Ok().json(DisclosureList { subject, data }),
-        ExportFormat::Csv => {
-            let mut out = String::from(CSV_HEADER);
+    let format = query.format.unwrap_or_default();
+    if let ExportFormat::Json = format {
+        return Ok(HttpResponse::Ok().json(DisclosureList { subject, data }));
+    }
+    export(format, CSV_HEADER, &data, csv_line)
+}
+
+/// Rows as CSV (a header line, then `line` of each) or NDJSON (one JSON object per line).
+pub fn export<T: Serialize>(
+    format: ExportFormat,
+    header: &str,
+    rows: &[T],
+    line: impl Fn(&T) -> String,
+) -> Result<HttpResponse, ApiError> {
+    let mut out = String::new();
+    let content_type = match format {
+        ExportFormat::Csv | ExportFormat::Json => {
+            out.push_str(header);
             out.push('\n');
-            for d in &data {
-                out.push_str(&csv_line(d));
+            for row in rows {
+                out.push_str(&line(row));
                 out.push('\n');
             }
-            HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .body(out)
+            "text/csv; charset=utf-8"
         }
         ExportFormat::Ndjson => {
-            let mut out = String::new();
-            for d in &data {
-                out.push_str(
-                    &serde_json::to_string(d)
-                        .map_err(|e| ApiError::internal(anyhow::Error::from(e)))?,
-                );
+            for row in rows {
+                out.push_str(&serde_json::to_string(row).map_err(ApiError::internal)?);
                 out.push('\n');
             }
-            HttpResponse::Ok()
-                .content_type("application/x-ndjson")
-                .body(out)
+            "application/x-ndjson"
         }
-    })
+    };
+    Ok(HttpResponse::Ok().content_type(content_type).body(out))
 }

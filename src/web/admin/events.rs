@@ -1,7 +1,9 @@
 //! Reading stored events: a tenant's list, one event (normalized and raw), and a subject's
 //! timeline.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
+
+use super::access::{self, Shown};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -238,11 +240,22 @@ async fn get_event(
     state: web::Data<AppState>,
     scope: TenantScope,
     path: web::Path<(String, String)>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = EventId::parse(&path.1).map_err(|_| ApiError::NotFound)?;
     let m = event::find_for_tenant(&state.db, scope.id(), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    access::record(
+        &state,
+        &req,
+        &scope.principal,
+        scope.id(),
+        Shown::Event,
+        Some(&m.subject),
+        Some(m.id.as_str()),
+    )
+    .await?;
     let summary = EventSummary::from(&m);
     if m.purged_at.is_some() {
         return Ok(HttpResponse::Ok().json(EventDetail {
@@ -282,8 +295,19 @@ async fn timeline(
     state: web::Data<AppState>,
     scope: TenantScope,
     path: web::Path<(String, String)>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let subject = path.into_inner().1;
+    access::record(
+        &state,
+        &req,
+        &scope.principal,
+        scope.id(),
+        Shown::Timeline,
+        Some(&subject),
+        None,
+    )
+    .await?;
     let rows: Vec<SummaryRow> = for_tenant(scope.id())
         .events()
         .select_only()

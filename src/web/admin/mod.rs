@@ -1,6 +1,7 @@
 //! The admin REST API under `/api/v1`: tenants, provider connections, endpoints, tokens, audit.
 //! Every route is documented through its `#[utoipa::path]`; doc comments are the OpenAPI text.
 
+pub mod access;
 pub mod audit;
 pub mod connection_schema;
 pub mod deliveries;
@@ -26,5 +27,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     deliveries::configure(cfg);
     tokens::configure(cfg);
     audit::configure(cfg);
+    access::configure(cfg);
     stats::configure(cfg);
 }
