@@ -36,22 +36,33 @@ fn with_database(cmd: &mut Command, db: &TestDatabase) {
 
 /// Starts `gateway serve` on a free port; returns the process and its address once it listens.
 pub fn serve(cmd: &mut Command) -> (Child, String) {
+    let (child, addr, _) = serve_logged(cmd);
+    (child, addr)
+}
+
+/// Every line the process writes to stdout, as it writes them.
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// As [`serve`], keeping the whole log.
+pub fn serve_logged(cmd: &mut Command) -> (Child, String, Log) {
     let mut child = cmd
         .env("GATEWAY_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let addr = wait_listening(&mut child);
-    (child, addr)
+    let log = Log::default();
+    let addr = wait_listening(&mut child, log.clone());
+    (child, addr, log)
 }
 
 /// Waits for the JSON log line announcing the bound address.
-fn wait_listening(child: &mut Child) -> String {
+fn wait_listening(child: &mut Child, log: Log) -> String {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            log.lock().unwrap().push(line.clone());
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                 if v["fields"]["message"] == "listening" {
                     let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
