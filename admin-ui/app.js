@@ -511,18 +511,32 @@ async function eventsTab(t, body, rest) {
   render();
 }
 
+// Patient and address fields stay hidden until someone asks for them: the page loads the
+// minimal view (not an access to patient data); "Reveal patient data" loads the full event,
+// which the gateway writes to the access log.
 async function eventDetail(t, body, id) {
-  const e = await act(null, () => api("GET", `/tenants/${t.id}/events/${enc(id)}`));
+  const path = `/tenants/${t.id}/events/${enc(id)}`;
+  const e = await act(null, () => api("GET", `${path}?view=minimal`));
   if (!e) return;
   const deliveries = await act(null, () => api("GET", `/tenants/${t.id}/deliveries?event_id=${enc(id)}`));
+  const payload = h("div", {});
+  const reveal = h("button", {
+    type: "button", class: "secondary",
+    onclick: async (ev) => {
+      const full = await act(ev.target, () => api("GET", path));
+      if (!full || !full.raw) return;
+      payload.replaceChildren(h("div", { class: "split" },
+        h("div", {}, h("h2", {}, "Normalized (sent to endpoints)"), pretty(full.normalized)),
+        h("div", {}, h("h2", {}, "Raw webhook"), pretty(tryJson(full.raw.body)), h("h2", {}, "Headers"), pretty(full.raw.headers), h("h2", {}, "Verification"), pretty(full.raw.verification))));
+    },
+  }, "Reveal patient data");
+  if (e.purged_at) payload.replaceChildren(h("p", { class: "muted" }, "Payload purged ", fmtTime(e.purged_at), " at the end of this tenant's retention period; the event's record and deliveries remain."));
+  else payload.replaceChildren(h("h2", {}, "Normalized, patient and address fields hidden"), pretty(e.normalized),
+    h("p", {}, reveal, " ", h("span", { class: "muted" }, "Revealing is recorded in the access log.")));
   body.replaceChildren(
     h("h2", {}, `${e.type} · `, h("a", { href: `#/tenants/${t.id}/subjects/${enc(e.subject)}` }, `timeline of ${e.subject}`)),
     h("p", {}, h("code", {}, e.id), " · received ", fmtTime(e.received_at), " · ", e.provider, e.stale ? [" ", pill("stale", "warn")] : null),
-    e.purged_at
-      ? h("p", { class: "muted" }, "Payload purged ", fmtTime(e.purged_at), " at the end of this tenant's retention period; the event's record and deliveries remain.")
-      : h("div", { class: "split" },
-        h("div", {}, h("h2", {}, "Normalized (sent to endpoints)"), pretty(e.normalized)),
-        h("div", {}, h("h2", {}, "Raw webhook"), pretty(tryJson(e.raw.body)), h("h2", {}, "Headers"), pretty(e.raw.headers), h("h2", {}, "Verification"), pretty(e.raw.verification))),
+    payload,
     h("h2", {}, "Deliveries"),
     deliveryTable(t, deliveries ? deliveries.data : []));
 }
@@ -623,7 +637,7 @@ async function timelineView(t, body, subject) {
           if (full && full.purged_at) detail.replaceChildren(h("p", { class: "muted" }, "Payload purged ", fmtTime(full.purged_at), "."));
           else if (full) detail.replaceChildren(h("div", { class: "split" }, h("div", {}, h("h2", {}, "Normalized"), pretty(full.normalized)), h("div", {}, h("h2", {}, "Raw"), pretty(tryJson(full.raw.body)))));
         },
-      }, "Normalized and raw"), " ", h("a", { href: `#/tenants/${t.id}/events/${e.id}` }, "details"), detail);
+      }, "Reveal normalized and raw"), " ", h("a", { href: `#/tenants/${t.id}/events/${e.id}` }, "details"), detail);
   }));
   body.replaceChildren(h("h2", {}, `Timeline of ${subject}`), items.length ? list : empty("Nothing recorded for this subject yet."));
 }

@@ -4,6 +4,7 @@
 //! `openapi/normalized-event.schema.json`.
 
 pub mod lenient;
+pub mod minimal;
 pub mod time;
 
 use chrono::{DateTime, SecondsFormat, Utc};

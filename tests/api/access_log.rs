@@ -41,6 +41,23 @@ async fn every_read_of_patient_data_is_recorded_with_who_what_and_where() {
         assert_eq!(s.app.get_as(path, &reader).await.status().as_u16(), 200);
     }
     assert!(entries(&s, "").await.is_empty());
+    // The minimal view shows no patient or address field, and is not an access to record.
+    let minimal = s
+        .app
+        .get_as(
+            &format!("/api/v1/tenants/acme/events/{event}?view=minimal"),
+            &reader,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !minimal.contains("Margaret") && !minimal.contains("1941-07-22"),
+        "{minimal}"
+    );
+    assert!(minimal.contains("\"subject\":\"VC-READ-1\""), "{minimal}");
+    assert!(entries(&s, "").await.is_empty());
 
     let res = s
         .app

@@ -122,8 +122,13 @@ try {
   const eventLink = page.getByRole("link", { name: /^transport\.request\./ }).first();
   await eventLink.waitFor();
   await eventLink.click();
+  // Patient fields are hidden until revealed; revealing is a recorded access.
+  await page.getByRole("heading", { name: "Normalized, patient and address fields hidden" }).waitFor();
+  if (await page.getByText("Margaret").count() !== 0) throw new Error("a patient's name shown before reveal");
+  await page.getByRole("button", { name: "Reveal patient data" }).click();
   await page.getByRole("heading", { name: "Normalized (sent to endpoints)" }).waitFor();
   await page.getByRole("heading", { name: "Raw webhook" }).waitFor();
+  await page.getByText("Margaret").first().waitFor();
   await page.getByRole("cell", { name: "HTTP 500" }).waitFor();
 
   // The receiver recovers; redeliver from the UI and see it succeed.
@@ -145,7 +150,7 @@ try {
   await page.getByRole("link", { name: "event", exact: true }).click();
   await page.getByRole("link", { name: /^timeline of / }).click();
   await page.getByRole("heading", { name: /^Timeline of / }).waitFor();
-  await page.getByRole("button", { name: "Normalized and raw" }).first().click();
+  await page.getByRole("button", { name: "Reveal normalized and raw" }).first().click();
   await page.getByRole("heading", { name: "Raw", exact: true }).waitFor();
   if (shots) { mkdirSync(shots, { recursive: true }); await page.screenshot({ path: join(shots, "timeline.png"), fullPage: true }); }
 

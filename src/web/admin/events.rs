@@ -48,6 +48,24 @@ pub struct EventSummary {
     pub purged_at: Option<DateTime<Utc>>,
 }
 
+/// How much of an event to show.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// The normalized event and the webhook as received (an access to patient data: recorded).
+    Full,
+    /// Ids, type, status, times and links only; no patient or address field, no raw webhook
+    /// (not recorded).
+    Minimal,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ViewQuery {
+    /// `full` (default) or `minimal`.
+    pub view: Option<View>,
+}
+
 /// One event: summary, the CloudEvent delivered to endpoints, and the webhook as received.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventDetail {
@@ -225,12 +243,15 @@ async fn list_events(
 
 /// Get an event
 ///
-/// The normalized CloudEvent next to the webhook exactly as received.
+/// The normalized CloudEvent next to the webhook exactly as received: a read of patient data,
+/// written to the access log. `?view=minimal` shows only ids, type, status, times and links (no
+/// patient or address field, no raw webhook) and is not recorded.
 #[utoipa::path(
     tag = "events",
     params(
         ("tenant" = String, Path, description = "Tenant id or slug"),
-        ("event" = EventId, Path, description = "Event id")
+        ("event" = EventId, Path, description = "Event id"),
+        ViewQuery
     ),
     responses((status = 200, body = EventDetail), CommonErrors),
     security(("bearer" = []))
@@ -240,12 +261,25 @@ async fn get_event(
     state: web::Data<AppState>,
     scope: TenantScope,
     path: web::Path<(String, String)>,
+    query: web::Query<ViewQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = EventId::parse(&path.1).map_err(|_| ApiError::NotFound)?;
     let m = event::find_for_tenant(&state.db, scope.id(), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if let Some(View::Minimal) = query.view {
+        // No patient or address field is shown: not an access to record.
+        let normalized = m
+            .purged_at
+            .is_none()
+            .then(|| crate::normalize::minimal::minimal(&m.normalized));
+        return Ok(HttpResponse::Ok().json(EventDetail {
+            summary: EventSummary::from(&m),
+            normalized,
+            raw: None,
+        }));
+    }
     access::record(
         &state,
         &req,
