@@ -8,6 +8,7 @@ pub mod admin;
 pub mod admin_ui;
 pub mod auth;
 pub mod contract;
+pub mod export;
 pub mod health;
 pub mod http;
 pub mod metrics;

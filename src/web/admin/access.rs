@@ -14,11 +14,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::audit::fit;
-use super::disclosures::{csv_field, export, ExportFormat};
 use crate::domain::{AccessId, TenantId};
 use crate::error::{ApiError, FieldError};
 use crate::store::access_entry;
 use crate::web::auth::Principal;
+use crate::web::export::{csv_field, export, ExportFormat};
 use crate::web::http::RequestId;
 use crate::web::pagination::{finish, PageQuery};
 use crate::web::responses::CommonErrors;

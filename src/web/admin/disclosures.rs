@@ -11,6 +11,7 @@ use super::access::{self, Shown};
 use crate::error::ApiError;
 use crate::store::disclosures::{self, Disclosure};
 use crate::web::auth::TenantScope;
+use crate::web::export::{csv_field, export, ExportFormat};
 use crate::web::responses::CommonErrors;
 use crate::web::AppState;
 
@@ -20,15 +21,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// The most disclosures one answer lists.
 const MAX_ROWS: u64 = 10_000;
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    #[default]
-    Json,
-    Csv,
-    Ndjson,
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -45,15 +37,6 @@ pub struct DisclosureList {
 }
 
 const CSV_HEADER: &str = "at,event_id,event_type,endpoint_id,endpoint_host,delivery_id,attempt,outcome,status_code,payload_mode";
-
-/// A CSV field, quoted when it holds a separator, a quote or a line break.
-pub fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
 
 fn csv_line(d: &Disclosure) -> String {
     let fields = [
@@ -115,33 +98,4 @@ async fn list_disclosures(
         return Ok(HttpResponse::Ok().json(DisclosureList { subject, data }));
     }
     export(format, CSV_HEADER, &data, csv_line)
-}
-
-/// Rows as CSV (a header line, then `line` of each) or NDJSON (one JSON object per line).
-pub fn export<T: Serialize>(
-    format: ExportFormat,
-    header: &str,
-    rows: &[T],
-    line: impl Fn(&T) -> String,
-) -> Result<HttpResponse, ApiError> {
-    let mut out = String::new();
-    let content_type = match format {
-        ExportFormat::Csv | ExportFormat::Json => {
-            out.push_str(header);
-            out.push('\n');
-            for row in rows {
-                out.push_str(&line(row));
-                out.push('\n');
-            }
-            "text/csv; charset=utf-8"
-        }
-        ExportFormat::Ndjson => {
-            for row in rows {
-                out.push_str(&serde_json::to_string(row).map_err(ApiError::internal)?);
-                out.push('\n');
-            }
-            "application/x-ndjson"
-        }
-    };
-    Ok(HttpResponse::Ok().content_type(content_type).body(out))
 }
