@@ -1,7 +1,7 @@
 """What the OpenAPI document states but a generator cannot produce from it alone, for the
 schemathesis run in CI (`.ci/schemathesis` loads this file through SCHEMATHESIS_HOOKS).
 
-The document says everything else as JSON Schema. These three rules it says in words, because
+The document says everything else as JSON Schema. These four rules it says in words, because
 JSON Schema has no keyword for them:
 
 - `format: rsa-public-key-pem`: an RSA public key of at least 2048 bits, in PEM. Random text is
@@ -10,6 +10,9 @@ JSON Schema has no keyword for them:
   to now, which a schema cannot name. Valid (positive) cases get a time of the last 6 days.
 - Vital's resend window ends after its start and at most 60 days later: a rule between two
   fields. Valid cases get a window that keeps it.
+- A provider connection's body (and an added key) is the variant of the `{provider}` in the path:
+  a rule between the path and the body. Each variant names its provider (`x-provider`); valid
+  cases get the provider of a variant their body fits.
 
 Invalid (negative) cases are left as generated: the server must still refuse them.
 """
@@ -50,6 +53,18 @@ def _utc(t: dt.datetime) -> str:
 SIX_DAYS = 6 * 86_400
 
 
+def _provider_for(case, body: dict):
+    """The first provider whose variant of the body's schema has every field the body has."""
+    schema = case.operation.definition.raw.get("requestBody", {})
+    ref = schema.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+    name = ref.rsplit("/", 1)[-1]
+    components = case.operation.schema.raw_schema.get("components", {}).get("schemas", {})
+    for variant in components.get(name, {}).get("oneOf", []):
+        if "x-provider" in variant and set(body) <= set(variant.get("properties", {})):
+            return variant["x-provider"]
+    return None
+
+
 @schemathesis.hook
 def map_case(context, case):
     meta = case.meta
@@ -57,7 +72,11 @@ def map_case(context, case):
         return case
     now = dt.datetime.now(dt.timezone.utc)
     body = case.body
-    if "/vectorcare/" in case.path and case.path.endswith("/state"):
+    if "/providers/{provider}" in case.path and case.path_parameters:
+        provider = _provider_for(case, body)
+        if provider is not None:
+            case.path_parameters["provider"] = provider
+    elif "/vectorcare/" in case.path and case.path.endswith("/state"):
         if isinstance(body.get("timestamp"), str):
             body["timestamp"] = _utc(now - dt.timedelta(seconds=_seconds_ago(body, SIX_DAYS)))
     elif "/vectorcare/" in case.path and case.path.endswith("/locations"):

@@ -13,7 +13,7 @@ use crate::providers::Provider;
 /// JSON, because utoipa's types cannot read back every schema they write.
 pub fn complete(api: &utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(api).unwrap_or(Value::Null);
-    split_by_provider(&mut doc);
+    name_provider_variants(&mut doc);
     add_responses(&mut doc);
     add_limits(&mut doc);
     add_rules(&mut doc);
@@ -41,116 +41,24 @@ fn add_rules(doc: &mut Value) {
     }
 }
 
-/// A route with a `{provider}` segment is documented once per provider, with that provider's
-/// body: what a valid body is depends on the provider, which a schema can only say per path.
-/// A body documented as a `oneOf` over the providers (in the registry's order) becomes the one
-/// provider's schema, a component of its own (`VitalConnectionInput`). Every method of the route
-/// is split alike, so that each documented path lists the methods its URL answers.
-fn split_by_provider(doc: &mut Value) {
-    let Some(paths) = doc.get("paths").and_then(Value::as_object).cloned() else {
-        return;
-    };
-    let mut out = serde_json::Map::new();
-    let mut per_provider = serde_json::Map::new();
-    let mut replaced = Vec::new();
-    for (path, mut item) in paths {
-        let methods: Vec<&str> = METHODS
-            .into_iter()
-            .filter(|m| item.get(*m).is_some())
-            .collect();
-        if !path.split('/').any(|s| s == PROVIDER_SEGMENT) {
-            out.insert(path, item);
+/// A body that depends on the provider in the path is documented as a `oneOf` over the
+/// providers in the registry's order; each variant names its provider (`x-provider`), so a
+/// reader, or a generator (`.ci/schemathesis_hooks.py`), can match the body to `{provider}`.
+/// One path per provider was tried: it made a connection of a tenant just created look like a
+/// resource that should exist, and `Allow` could not match both a provider's own path and the
+/// generic one.
+fn name_provider_variants(doc: &mut Value) {
+    for component in ["ConnectionInput", "AddKeyInput"] {
+        let pointer = format!("/components/schemas/{component}/oneOf");
+        let Some(variants) = doc.pointer_mut(&pointer).and_then(Value::as_array_mut) else {
             continue;
-        }
-        let ops: Vec<(&str, Value)> = methods
-            .iter()
-            .filter_map(|m| Some((*m, item.as_object_mut()?.remove(*m)?)))
-            .collect();
-        for (index, provider) in Provider::all().enumerate() {
-            let concrete = path
-                .split('/')
-                .map(|s| {
-                    if s == PROVIDER_SEGMENT {
-                        provider.as_str()
-                    } else {
-                        s
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("/");
-            for (method, op) in &ops {
-                let mut op = op.clone();
-                if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
-                    params.retain(|p| !(p["in"] == "path" && p["name"] == "provider"));
-                }
-                if let Some(id) = op["operationId"].as_str() {
-                    let suffix = provider.as_str().replace('-', "_");
-                    op["operationId"] = json!(format!("{id}_{suffix}"));
-                }
-                let body = "/requestBody/content/application~1json/schema/$ref";
-                let component = op
-                    .pointer(body)
-                    .and_then(Value::as_str)
-                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
-                    .map(str::to_owned);
-                if let Some(name) = component {
-                    let pointer = format!("/components/schemas/{name}/oneOf/{index}");
-                    if let Some(schema) = doc.pointer(&pointer).cloned() {
-                        let own = format!("{}{name}", component_prefix(provider));
-                        per_provider.insert(own.clone(), schema);
-                        replaced.push(name);
-                        if let Some(r) = op.pointer_mut(body) {
-                            *r = json!(format!("#/components/schemas/{own}"));
-                        }
-                    }
-                }
-                let entry = out.entry(concrete.clone()).or_insert_with(|| json!({}));
-                entry[*method] = op;
+        };
+        for (variant, provider) in variants.iter_mut().zip(Provider::all()) {
+            if let Some(v) = variant.as_object_mut() {
+                v.insert("x-provider".into(), json!(provider.as_str()));
             }
         }
     }
-    doc["paths"] = Value::Object(out);
-    if let Some(schemas) = doc
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
-    {
-        for name in replaced {
-            schemas.remove(&name);
-        }
-        schemas.extend(per_provider);
-    }
-}
-
-const PROVIDER_SEGMENT: &str = "{provider}";
-
-/// `Uber Health` → `UberHealth`.
-fn component_prefix(provider: Provider) -> String {
-    provider
-        .plugin()
-        .display_name()
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect()
-}
-
-/// The route pattern a documented path belongs to: a provider's own path (see
-/// `split_by_provider`) belongs to the route with a `{provider}` segment. Segments are compared
-/// with the registry's names where the route has one, after `providers` or `webhooks`.
-pub fn route_pattern(path: &str) -> String {
-    let mut previous = "";
-    path.split('/')
-        .map(|s| {
-            let generic = matches!(previous, "providers" | "webhooks")
-                && Provider::all().any(|p| p.as_str() == s);
-            previous = s;
-            if generic {
-                PROVIDER_SEGMENT
-            } else {
-                s
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// The operations a path item can hold, as the routes use them.
@@ -227,6 +135,7 @@ fn cursor_prefix(path: &str) -> Option<&'static str> {
         "events" => "evt",
         "deliveries" => "dlv",
         "actions" => "act",
+        "access-log" => "acc",
         _ => return None,
     })
 }

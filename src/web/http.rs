@@ -137,29 +137,17 @@ pub fn json_has_nul(body: &[u8]) -> bool {
 pub struct AllowedMethods(std::collections::HashMap<String, String>);
 
 impl AllowedMethods {
-    /// A route documented under several paths (one per provider) answers the methods of all.
     pub fn from_document(doc: &serde_json::Value) -> Self {
-        let mut methods: std::collections::HashMap<String, Vec<&str>> = Default::default();
-        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-            let entry = methods
-                .entry(crate::web::contract::route_pattern(path))
-                .or_default();
-            entry.extend(
-                crate::web::contract::METHODS
-                    .iter()
-                    .filter(|m| item.get(**m).is_some()),
-            );
-        }
+        let paths = doc["paths"].as_object().into_iter().flatten();
         Self(
-            methods
-                .into_iter()
-                .map(|(pattern, found)| {
-                    let allowed: Vec<String> = crate::web::contract::METHODS
+            paths
+                .map(|(path, item)| {
+                    let methods: Vec<String> = crate::web::contract::METHODS
                         .iter()
-                        .filter(|m| found.contains(m))
+                        .filter(|m| item.get(**m).is_some())
                         .map(|m| m.to_ascii_uppercase())
                         .collect();
-                    (pattern, allowed.join(", "))
+                    (path.clone(), methods.join(", "))
                 })
                 .collect(),
         )

@@ -145,59 +145,19 @@ fn the_normalized_event_schema_lists_the_registrys_providers_and_types() {
 }
 
 #[test]
-fn each_provider_has_its_own_connection_paths_with_its_own_body_from_the_registry() {
+fn the_connection_bodies_are_one_variant_per_provider_named_and_built_from_the_registry() {
     let doc = serde_json::to_value(gateway::web::openapi::document()).unwrap();
-    let paths = doc["paths"].as_object().unwrap();
-    assert!(
-        paths.keys().all(|p| !p.contains("{provider}")),
-        "a body that depends on the provider cannot be one schema for every provider"
+    let put = &doc["paths"]["/api/v1/tenants/{tenant}/providers/{provider}"]["put"];
+    let param = put["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "provider")
+        .expect("a provider parameter");
+    assert_eq!(
+        param["schema"]["$ref"], "#/components/schemas/Provider",
+        "{param}"
     );
-    for p in gateway::providers::Provider::all() {
-        let spec = p.plugin().credentials();
-        let path = format!("/api/v1/tenants/{{tenant}}/providers/{}", p.as_str());
-        let put = &paths[&path]["put"];
-        assert!(
-            put["parameters"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|param| param["name"] != "provider"),
-            "{put}"
-        );
-        let reference = put["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            .as_str()
-            .unwrap();
-        let name = reference.trim_start_matches("#/components/schemas/");
-        let body = &doc["components"]["schemas"][name];
-        assert_eq!(body["additionalProperties"], false, "{name}: {body}");
-        let mut fields: Vec<&str> = body["properties"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let mut expected: Vec<&str> = spec.fields.iter().map(|f| f.name).collect();
-        expected.push(spec.keys.field);
-        fields.sort();
-        expected.sort();
-        assert_eq!(fields, expected, "{name}");
-        let key = &paths[&format!("{path}/keys")]["post"];
-        let reference = key["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            .as_str()
-            .unwrap();
-        let body =
-            &doc["components"]["schemas"][reference.trim_start_matches("#/components/schemas/")];
-        assert_eq!(
-            body["required"],
-            serde_json::json!([spec.keys.add_field]),
-            "{body}"
-        );
-        // Every documented path is answered by the route it stands for.
-        assert_eq!(
-            gateway::web::contract::route_pattern(&path),
-            "/api/v1/tenants/{tenant}/providers/{provider}"
-        );
-    }
     let names: Vec<&str> = gateway::providers::Provider::all()
         .map(|p| p.as_str())
         .collect();
@@ -205,6 +165,35 @@ fn each_provider_has_its_own_connection_paths_with_its_own_body_from_the_registr
         doc["components"]["schemas"]["Provider"]["enum"],
         serde_json::json!(names)
     );
+    for component in ["ConnectionInput", "AddKeyInput"] {
+        let variants = doc["components"]["schemas"][component]["oneOf"]
+            .as_array()
+            .expect("one body per provider");
+        assert_eq!(variants.len(), names.len());
+        for (variant, p) in variants.iter().zip(gateway::providers::Provider::all()) {
+            assert_eq!(variant["x-provider"], p.as_str(), "{component}");
+            assert_eq!(variant["additionalProperties"], false);
+            let spec = p.plugin().credentials();
+            let mut fields: Vec<&str> = variant["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            fields.sort();
+            let mut expected: Vec<&str> = if component == "AddKeyInput" {
+                vec![spec.keys.add_field]
+            } else {
+                spec.fields
+                    .iter()
+                    .map(|f| f.name)
+                    .chain([spec.keys.field])
+                    .collect()
+            };
+            expected.sort();
+            assert_eq!(fields, expected, "{component} of {p}");
+        }
+    }
 }
 
 #[tokio::test]
