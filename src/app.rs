@@ -177,6 +177,7 @@ impl Application {
         state.delivery.spawn(listen_url, state.shutdown.clone());
         store::spawn_checkpointer(&state.settings, &gate, state.shutdown.clone())?;
         store::purge::spawn_purger(
+            state.db.clone(),
             gate,
             state.settings.retention.clone(),
             state.shutdown.clone(),

@@ -123,13 +123,11 @@ impl Guard {
     /// A name pinned by configuration; `*` pins every other name (a test run that must not
     /// query DNS at all).
     fn pinned(&self, host: &str) -> Option<IpAddr> {
-        let find = |wanted: &dyn Fn(&str) -> bool| {
-            self.pinned
-                .iter()
-                .find(|(name, _)| wanted(name))
-                .map(|(_, ip)| *ip)
-        };
-        find(&|name| name.eq_ignore_ascii_case(host)).or_else(|| find(&|name| name == "*"))
+        let pins = &self.pinned;
+        pins.iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(host))
+            .or_else(|| pins.iter().find(|(name, _)| name == "*"))
+            .map(|(_, ip)| *ip)
     }
 }
 

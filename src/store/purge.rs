@@ -13,7 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::{delivery, delivery_attempt, event, tenant, WriteGate};
@@ -30,8 +31,11 @@ pub struct Batch {
     pub first_kept: Option<EventId>,
 }
 
-/// Purges up to `limit` events of `tenant` received before `cutoff`, after `after`.
+/// Purges up to `limit` events of `tenant` received before `cutoff`, after `after`. Reads go
+/// through `db` (the pool), so they never wait for SQLite's one writer connection, which
+/// acknowledgements use; only the write takes a turn at the gate.
 pub async fn purge_batch(
+    db: &DatabaseConnection,
     gate: &WriteGate,
     tenant: &TenantId,
     cutoff: DateTime<Utc>,
@@ -39,7 +43,6 @@ pub async fn purge_batch(
     limit: u64,
     now: DateTime<Utc>,
 ) -> Result<Batch, DbErr> {
-    let db = gate.db();
     let mut candidates = event::Entity::find()
         .select_only()
         .column(event::Column::Id)
@@ -68,9 +71,10 @@ pub async fn purge_batch(
         .into_tuple()
         .all(db)
         .await?;
+    let busy: std::collections::HashSet<EventId> = busy.into_iter().collect();
     let purgeable: Vec<EventId> = ids
         .iter()
-        .filter(|id| !busy.contains(id))
+        .filter(|id| !busy.contains(*id))
         .cloned()
         .collect();
     let first_kept = ids.iter().find(|id| busy.contains(id)).cloned();
@@ -147,14 +151,16 @@ async fn strip(
 /// tenant, the last event before which everything is purged, so a pass does not walk the
 /// purged history again.
 pub struct Purger {
+    db: DatabaseConnection,
     gate: WriteGate,
     settings: RetentionSettings,
     purged_through: HashMap<TenantId, EventId>,
 }
 
 impl Purger {
-    pub fn new(gate: WriteGate, settings: RetentionSettings) -> Self {
+    pub fn new(db: DatabaseConnection, gate: WriteGate, settings: RetentionSettings) -> Self {
         Self {
+            db,
             gate,
             settings,
             purged_through: HashMap::new(),
@@ -168,7 +174,7 @@ impl Purger {
             .column(tenant::Column::Id)
             .column(tenant::Column::RetentionDays)
             .into_tuple()
-            .all(self.gate.db())
+            .all(&self.db)
             .await?;
         let mut total = 0;
         for (tenant, days) in tenants {
@@ -195,6 +201,7 @@ impl Purger {
         let mut total = 0;
         loop {
             let batch = purge_batch(
+                &self.db,
                 &self.gate,
                 tenant,
                 cutoff,
@@ -224,12 +231,13 @@ impl Purger {
 
 /// Runs a pass every `interval` until `stop`.
 pub fn spawn_purger(
+    db: DatabaseConnection,
     gate: WriteGate,
     settings: RetentionSettings,
     stop: tokio_util::sync::CancellationToken,
 ) {
     let interval = settings.interval;
-    let mut purger = Purger::new(gate, settings);
+    let mut purger = Purger::new(db, gate, settings);
     tokio::spawn(async move {
         loop {
             tokio::select! {

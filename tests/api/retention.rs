@@ -16,7 +16,11 @@ async fn purge_as_of(s: &Setup, days_later: i64) -> u64 {
     let gate = gateway::store::WriteGate::open(settings, &s.app.state.db)
         .await
         .unwrap();
-    let mut purger = gateway::store::purge::Purger::new(gate, settings.retention.clone());
+    let mut purger = gateway::store::purge::Purger::new(
+        s.app.state.db.clone(),
+        gate,
+        settings.retention.clone(),
+    );
     purger
         .pass(Utc::now() + Duration::days(days_later))
         .await
