@@ -28,7 +28,20 @@ use crate::web::{build_app, AppState};
 use crate::{outbox, tls};
 
 pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
-    match &settings.master_key {
+    load_key(&settings.master_key)
+}
+
+/// The key being rotated away from, when one is configured.
+pub fn load_previous_master_key(settings: &Settings) -> anyhow::Result<Option<MasterKey>> {
+    settings
+        .master_key_previous
+        .as_ref()
+        .map(|source| load_key(source).context("GATEWAY_MASTER_KEY_PREVIOUS"))
+        .transpose()
+}
+
+fn load_key(source: &MasterKeySource) -> anyhow::Result<MasterKey> {
+    match source {
         MasterKeySource::Inline(text) => MasterKey::from_base64(text.expose_secret())
             .map_err(|reason| anyhow::anyhow!("GATEWAY_MASTER_KEY {reason}")),
         MasterKeySource::File(path) => {
@@ -51,6 +64,45 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     }
 }
 
+/// The master key, the previous one during a rotation, and the cipher that seals with the first
+/// and opens with either.
+pub struct Keys {
+    pub master: MasterKey,
+    pub previous: Option<MasterKey>,
+    pub cipher: Arc<Cipher>,
+}
+
+impl Keys {
+    /// The configured keys, without the database.
+    pub fn load(settings: &Settings) -> anyhow::Result<Self> {
+        let master = load_master_key(settings)?;
+        let previous = load_previous_master_key(settings)?;
+        let cipher = Arc::new(Cipher::rotating(&master, previous.as_ref()));
+        Ok(Self {
+            master,
+            previous,
+            cipher,
+        })
+    }
+
+    /// Refuses keys other than the one the database was written with (or, during a rotation,
+    /// is being moved from).
+    pub async fn check(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
+        store::instance::check_master_key(db, &self.master, self.previous.as_ref()).await
+    }
+
+    /// The API token keys, as stored (sealed) in the database.
+    pub async fn token_keys(&self, db: &DatabaseConnection) -> anyhow::Result<JwtKeys> {
+        let key = store::instance::token_key(
+            db,
+            &self.cipher,
+            [Some(&self.master), self.previous.as_ref()],
+        )
+        .await?;
+        Ok(JwtKeys::from_secret(&key))
+    }
+}
+
 /// Assembles the state the handlers see and the pipeline behind it: the outbox (group commit)
 /// with its hand-off to this process's delivery workers, which record their outcomes through
 /// the same outbox.
@@ -58,10 +110,11 @@ pub fn assemble(
     db: DatabaseConnection,
     gate: WriteGate,
     settings: Settings,
-    master_key: MasterKey,
+    keys: Keys,
+    jwt: JwtKeys,
 ) -> AppState {
     let wake = Arc::new(Notify::new());
-    let cipher = Arc::new(Cipher::new(&master_key));
+    let cipher = keys.cipher.clone();
     let metrics = Arc::new(Metrics::default());
     let capacity = Arc::new(Capacity::new(
         settings.delivery.concurrency,
@@ -78,7 +131,7 @@ pub fn assemble(
     );
     let outbox = outbox::Writer::start(gate.clone(), settings.ingest_batch_max, handoff);
     let dispatcher = Dispatcher::new(
-        Queue::new(db.clone(), gate, worker_id, lease),
+        Queue::new(db.clone(), cipher.clone(), gate, worker_id, lease),
         settings.delivery.clone(),
         delivery::Parts {
             cipher: cipher.clone(),
@@ -111,7 +164,7 @@ pub fn assemble(
         delivery: dispatcher,
         db,
         cipher,
-        jwt: Arc::new(JwtKeys::new(&master_key)),
+        jwt: Arc::new(jwt),
         admin_limiter: Arc::new(KeyedLimiter::new(
             settings.admin_rate_limit_per_second,
             settings.admin_rate_limit_burst,
@@ -122,7 +175,7 @@ pub fn assemble(
             settings.delivery.outbound_proxy.as_ref(),
         )),
         settings: Arc::new(settings),
-        master_key: Arc::new(master_key),
+        master_key: Arc::new(keys.master),
         shutdown: CancellationToken::new(),
     }
 }
@@ -145,31 +198,31 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let master_key = load_master_key(&settings)?;
+        let keys = Keys::load(&settings)?;
         let db = store::connect(&settings).await?;
         if settings.migrate_on_start {
             store::migrate_up(&db).await?;
         }
-        match store::readiness(&db).await {
+        let jwt = match store::readiness(&db).await {
             Ok(()) => {
-                store::instance::check_master_key(&db, &master_key).await?;
-                let sealed = store::endpoint_headers::seal_plain(
-                    &db,
-                    &crate::crypto::Cipher::new(&master_key),
-                )
-                .await?;
+                keys.check(&db).await?;
+                let sealed = store::endpoint_headers::seal_plain(&db, &keys.cipher).await?;
                 if sealed > 0 {
                     tracing::info!(
                         endpoints = sealed,
                         "sealed endpoint headers stored in plain text"
                     );
                 }
+                keys.token_keys(&db).await?
             }
             // Without the schema there is nothing to check yet; /readyz reports why.
-            Err(reason) => tracing::warn!(reason, "starting with an incomplete schema"),
-        }
+            Err(reason) => {
+                tracing::warn!(reason, "starting with an incomplete schema");
+                JwtKeys::new(&keys.master)
+            }
+        };
         let gate = WriteGate::open(&settings, &db).await?;
-        let state = assemble(db, gate.clone(), settings, master_key);
+        let state = assemble(db, gate.clone(), settings, keys, jwt);
         let listen_url = match &state.settings.database {
             crate::config::DatabaseTarget::Postgres { url } => Some(url.expose_secret().to_owned()),
             crate::config::DatabaseTarget::Sqlite { .. } => None,
@@ -179,6 +232,7 @@ impl Application {
         store::purge::spawn_purger(
             state.db.clone(),
             gate,
+            state.cipher.clone(),
             state.settings.retention.clone(),
             state.shutdown.clone(),
         );

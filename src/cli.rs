@@ -9,7 +9,6 @@ use migration::{MigrationStatus, Migrator, MigratorTrait};
 
 use crate::app::Application;
 use crate::config::Settings;
-use crate::web::auth::jwt::JwtKeys;
 use crate::web::auth::{issue_token, Role};
 use crate::{store, telemetry};
 
@@ -90,6 +89,21 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Rotate the master key (README, "Rotating the master key").
+    MasterKey {
+        #[command(subcommand)]
+        action: MasterKeyAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyAction {
+    /// Print a new random master key (base64 of 32 bytes) on stdout.
+    Generate,
+    /// Re-seal every stored secret and data key under GATEWAY_MASTER_KEY, reading the old values
+    /// with GATEWAY_MASTER_KEY_PREVIOUS; then the database names the new key. Safe to run while
+    /// the gateway serves, and to run again.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +169,7 @@ pub fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate { action } => migrate(settings, action).await,
             Command::Token { action } => token(settings, action).await,
+            Command::MasterKey { action } => master_key(settings, action).await,
             Command::Bench {
                 events,
                 concurrency,
@@ -310,6 +325,32 @@ fn provider_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(crate::providers::Provider::all().map(|p| p.as_str()))
 }
 
+async fn master_key(settings: Settings, action: MasterKeyAction) -> anyhow::Result<()> {
+    match action {
+        MasterKeyAction::Generate => {
+            println!("{}", crate::crypto::MasterKey::generate().to_base64());
+            Ok(())
+        }
+        MasterKeyAction::Rotate => {
+            let keys = crate::app::Keys::load(&settings)?;
+            if keys.previous.is_none() {
+                anyhow::bail!(
+                    "set GATEWAY_MASTER_KEY_PREVIOUS (or _FILE) to the key being replaced, and \
+                     GATEWAY_MASTER_KEY to the new one"
+                );
+            }
+            let db = store::connect(&settings).await?;
+            keys.check(&db).await?;
+            let done = store::rekey::rotate(&db, &keys.cipher, &keys.master).await?;
+            eprintln!("re-sealed under the new master key: {done}");
+            eprintln!(
+                "the database now names the new key; remove GATEWAY_MASTER_KEY_PREVIOUS and restart the replicas one by one"
+            );
+            Ok(())
+        }
+    }
+}
+
 async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
     let TokenAction::Create {
         role,
@@ -317,12 +358,12 @@ async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
         name,
         ttl,
     } = action;
-    let master_key = crate::app::load_master_key(&settings)?;
+    let keys = crate::app::Keys::load(&settings)?;
     let db = store::connect(&settings).await?;
     if settings.migrate_on_start {
         store::migrate_up(&db).await?;
     }
-    store::instance::check_master_key(&db, &master_key).await?;
+    keys.check(&db).await?;
     let role = match (role.as_str(), tenant) {
         ("admin", None) => Role::Admin,
         ("tenant", Some(reference)) => {
@@ -340,7 +381,7 @@ async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
         }
         None => settings.token_default_ttl,
     };
-    let jwt = JwtKeys::new(&master_key);
+    let jwt = keys.token_keys(&db).await?;
     let (row, signed) = issue_token(&db, &jwt, &name, &role, ttl, None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -57,6 +57,9 @@ pub enum ApiError {
     /// The event's payload was purged (past its tenant's retention): it cannot be sent again.
     #[error("the event's payload was purged at the end of its retention period; it can no longer be sent")]
     EventPurged,
+    /// The event's payload was shredded (its tenant's data key was destroyed).
+    #[error("the event's payload was shredded (its tenant's data key was destroyed); it can no longer be read or sent")]
+    PayloadShredded,
     /// A body field names a resource that does not exist (a token's `tenant`).
     #[error("{message}")]
     ReferenceNotFound { field: String, message: String },
@@ -137,6 +140,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "conflict",
             ApiError::ReferenceNotFound { .. } => "reference_not_found",
             ApiError::EventPurged => "event_purged",
+            ApiError::PayloadShredded => "payload_shredded",
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden(_) => "forbidden",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -178,6 +182,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "Conflict",
             ApiError::ReferenceNotFound { .. } => "Referenced resource not found",
             ApiError::EventPurged => "Event payload purged",
+            ApiError::PayloadShredded => "Event payload shredded",
             ApiError::Unauthorized { .. } => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::RateLimited { .. } => "Too many requests",
@@ -381,7 +386,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::ReferenceNotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::EventPurged => StatusCode::GONE,
+            ApiError::EventPurged | ApiError::PayloadShredded => StatusCode::GONE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -14,6 +14,7 @@ mod m20261130_000008_endpoint_url_length;
 mod m20261201_000009_connection_lengths;
 mod m20261201_000010_retention;
 mod m20261201_000011_access_log;
+mod m20261201_000012_sealed_payloads;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_connection_lengths::Migration),
             Box::new(m20261201_000010_retention::Migration),
             Box::new(m20261201_000011_access_log::Migration),
+            Box::new(m20261201_000012_sealed_payloads::Migration),
         ]
     }
 }

@@ -37,6 +37,8 @@ pub struct RawSettings {
     pub migrate_on_start: bool,
     pub master_key: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    pub master_key_previous: Option<String>,
+    pub master_key_previous_file: Option<PathBuf>,
     pub log_format: String,
     pub log: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -94,6 +96,8 @@ impl Default for RawSettings {
             migrate_on_start: true,
             master_key: None,
             master_key_file: None,
+            master_key_previous: None,
+            master_key_previous_file: None,
             log_format: "auto".into(),
             log: None,
             tls_cert: None,
@@ -229,6 +233,9 @@ pub struct Settings {
     pub sqlite_synchronous: SqliteSync,
     pub migrate_on_start: bool,
     pub master_key: MasterKeySource,
+    /// The key being rotated away from: values sealed under it still open (README, "Rotating
+    /// the master key").
+    pub master_key_previous: Option<MasterKeySource>,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub tls: Option<TlsSettings>,
@@ -363,6 +370,17 @@ impl Settings {
             }
         };
 
+        let master_key_previous = match (raw.master_key_previous, raw.master_key_previous_file) {
+            (Some(k), _) if !k.trim().is_empty() => {
+                crate::crypto::MasterKey::from_base64(k.trim())
+                    .map_err(|reason| invalid("master_key_previous", reason))?;
+                Some(MasterKeySource::Inline(SecretString::from(
+                    k.trim().to_owned(),
+                )))
+            }
+            (_, Some(path)) => Some(MasterKeySource::File(path)),
+            _ => None,
+        };
         let master_key = match (raw.master_key, raw.master_key_file) {
             (Some(k), _) if !k.trim().is_empty() => {
                 crate::crypto::MasterKey::from_base64(k.trim())
@@ -427,6 +445,7 @@ impl Settings {
             sqlite_synchronous,
             migrate_on_start: raw.migrate_on_start,
             master_key,
+            master_key_previous,
             log_format,
             log_filter,
             tls,

@@ -50,6 +50,9 @@ pub struct NotRecorded {
     pub plan: Option<Plan>,
 }
 
+/// Why a delivery whose event's payload was shredded ended without an attempt.
+pub const SHREDDED: &str = "the event's payload was shredded (its tenant's data key was destroyed)";
+
 /// How long a delivery waits in memory for a slot of its endpoint before going back to the queue.
 const ENDPOINT_SLOT_WAIT: Duration = Duration::from_millis(250);
 
@@ -321,7 +324,8 @@ impl Dispatcher {
             return Ok(());
         }
         let Some(p) = &c.payload else {
-            return Ok(());
+            drop(permit);
+            return self.queue.give_up(&c.id, SHREDDED).await;
         };
         let received_at = p.received_at;
         let outcome = self

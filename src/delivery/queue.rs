@@ -15,8 +15,10 @@ use sea_orm::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{DeliveryId, DeliveryStatus, EndpointId, EventId};
-use crate::store::{delivery, WriteGate};
+use crate::crypto::payload as sealed;
+use crate::crypto::Cipher;
+use crate::domain::{DataKeyId, DeliveryId, DeliveryStatus, EndpointId, EventId};
+use crate::store::{data_key, delivery, WriteGate};
 
 /// PostgreSQL's NOTIFY channel: a commit that left deliveries in the queue wakes every replica.
 pub const NOTIFY_CHANNEL: &str = "gateway_deliveries";
@@ -28,7 +30,8 @@ pub struct Claimed {
     pub event_id: EventId,
     pub endpoint_id: EndpointId,
     pub attempts: i32,
-    /// The body to send, loaded once per event for the whole claimed batch.
+    /// The body to send, loaded once per event for the whole claimed batch; `None` when the
+    /// event's payload can no longer be read (its data key was destroyed).
     pub payload: Option<Arc<Payload>>,
 }
 
@@ -57,6 +60,7 @@ pub fn new_worker_id() -> String {
 
 pub struct Queue {
     db: DatabaseConnection,
+    cipher: Arc<Cipher>,
     gate: WriteGate,
     worker_id: String,
     lease: chrono::Duration,
@@ -65,12 +69,14 @@ pub struct Queue {
 impl Queue {
     pub fn new(
         db: DatabaseConnection,
+        cipher: Arc<Cipher>,
         gate: WriteGate,
         worker_id: String,
         lease: chrono::Duration,
     ) -> Self {
         Self {
             db,
+            cipher,
             gate,
             worker_id,
             lease,
@@ -145,13 +151,15 @@ impl Queue {
         Ok(out)
     }
 
-    /// One query for the events of a claimed batch (fan-out shares them), not one per delivery.
-    /// Only what the payload needs: the stored CloudEvent and the provider's body that completes it.
+    /// One query for the events of a claimed batch (fan-out shares them), not one per delivery,
+    /// and one for their data keys: a key destroyed by any replica is never used again. Only
+    /// what the payload needs: the sealed CloudEvent and the provider's body that completes it
+    /// (or, for an event stored before payloads were sealed, the plain columns).
     async fn load_payloads(&self, claimed: &mut [Claimed]) -> Result<(), DbErr> {
         let mut ids: Vec<EventId> = claimed.iter().map(|c| c.event_id.clone()).collect();
         ids.sort();
         ids.dedup();
-        let mut loaded: HashMap<String, Arc<Payload>> = HashMap::with_capacity(ids.len());
+        let mut rows = Vec::with_capacity(ids.len());
         let backend = self.db.get_database_backend();
         // The CloudEvent as stored text: completed and sent, not parsed and printed again.
         let body = match backend {
@@ -161,28 +169,82 @@ impl Queue {
         for chunk in crate::store::pow2_chunks(&ids, 256) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| placeholder(backend, i)).collect();
             let sql = format!(
-                "SELECT id, {body} AS body, raw_body, stale, received_at FROM events WHERE id IN ({})",
+                "SELECT id, {body} AS body, raw_body, stale, received_at, data_key_id, \
+                 sealed_payload FROM events WHERE id IN ({}) AND purged_at IS NULL",
                 marks.join(", ")
             );
             let values: Vec<sea_orm::Value> =
                 chunk.iter().map(|id| id.to_string().into()).collect();
-            let rows = self
-                .db
-                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?;
-            for row in rows {
-                let id: String = row.try_get("", "id")?;
-                let stored: String = row.try_get("", "body")?;
-                let raw_body: String = row.try_get("", "raw_body")?;
-                let stale: bool = row.try_get("", "stale")?;
-                let received_at: DateTime<Utc> = row.try_get("", "received_at")?;
-                let body = payload(&stored, &raw_body, stale);
-                loaded.insert(id, Arc::new(Payload { body, received_at }));
+            rows.extend(
+                self.db
+                    .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                    .await?,
+            );
+        }
+        let mut key_ids: Vec<DataKeyId> = Vec::new();
+        for row in &rows {
+            let key: Option<String> = row.try_get("", "data_key_id")?;
+            if let Some(key) = key.and_then(|k| DataKeyId::parse(&k).ok()) {
+                key_ids.push(key);
             }
+        }
+        key_ids.sort();
+        key_ids.dedup();
+        let keys = data_key::open_many(&self.db, &self.cipher, &key_ids).await?;
+        let mut loaded: HashMap<String, Arc<Payload>> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("", "id")?;
+            let stale: bool = row.try_get("", "stale")?;
+            let received_at: DateTime<Utc> = row.try_get("", "received_at")?;
+            let key: Option<String> = row.try_get("", "data_key_id")?;
+            let body = match key {
+                None => {
+                    let stored: String = row.try_get("", "body")?;
+                    let raw_body: String = row.try_get("", "raw_body")?;
+                    payload(&stored, &raw_body, stale)
+                }
+                Some(key) => {
+                    let blob: Option<Vec<u8>> = row.try_get("", "sealed_payload")?;
+                    let opened = DataKeyId::parse(&key)
+                        .ok()
+                        .and_then(|k| keys.get(&k))
+                        .zip(blob)
+                        .and_then(|(k, blob)| sealed::open(k, &id, &blob).ok());
+                    // Shredded: the delivery cannot be made (see `Claimed::payload`).
+                    let Some(p) = opened else { continue };
+                    payload(&p.cloud_event, &p.raw_body, stale)
+                }
+            };
+            loaded.insert(id, Arc::new(Payload { body, received_at }));
         }
         for c in claimed {
             c.payload = loaded.get(c.event_id.as_str()).cloned();
         }
+        Ok(())
+    }
+
+    /// Ends a delivery that can no longer be made (its event's payload was shredded): dead,
+    /// with the reason, and no attempt.
+    pub async fn give_up(&self, id: &DeliveryId, reason: &str) -> Result<(), DbErr> {
+        let now = Utc::now();
+        let turn = self.gate.enter().await;
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value(DeliveryStatus::Dead))
+            .col_expr(delivery::Column::LastError, Expr::value(reason))
+            .col_expr(delivery::Column::CompletedAt, Expr::value(now))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                delivery::Column::LeasedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                delivery::Column::LeasedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(delivery::Column::Id.eq(id.clone()))
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending))
+            .exec(turn.db)
+            .await?;
         Ok(())
     }
 

@@ -122,6 +122,10 @@ prefixed_id!(
 );
 
 prefixed_id!(
+    /// A tenant's data key: seals its events' payloads; destroying it shreds them.
+    DataKeyId, "dk", "dk_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
+);
+prefixed_id!(
     /// A normalized event; stable across the provider's retries.
     EventId, "evt", "evt_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
 );

@@ -16,7 +16,7 @@ use crate::domain::TenantId;
 use crate::error::ApiError;
 use crate::providers::Provider;
 use crate::providers::{KeyMaterial, VerifyKey};
-use crate::store::{provider_connection, provider_key, tenant};
+use crate::store::{data_key, provider_connection, provider_key, tenant};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub enum TenantRef {
@@ -31,6 +31,8 @@ pub struct Resolved {
     pub disabled: bool,
     pub allowlist: Vec<ipnet::IpNet>,
     pub keys: Vec<VerifyKey>,
+    /// What the tenant's new events are sealed with.
+    pub data_key: Arc<data_key::ActiveKey>,
 }
 
 type Entry = (Instant, Option<Arc<Resolved>>);
@@ -124,10 +126,12 @@ async fn load(
         .iter()
         .filter_map(|c| c.parse().ok())
         .collect();
+    let data_key = Arc::new(data_key::active(db, cipher, &tenant.id).await?);
     Ok(Some(Resolved {
         tenant_id: tenant.id,
         disabled: tenant.disabled,
         allowlist,
         keys,
+        data_key,
     }))
 }

@@ -13,14 +13,16 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use serde_json::{json, Map, Value};
 
+use crate::crypto::payload::{self, PayloadRef};
 use crate::crypto::Cipher;
 use crate::domain::{EventId, TenantId};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::normalize::stored_cloud_event;
-use crate::outbox::{Outcome, Record, Writer};
+use crate::outbox::{Outcome, Record, Refused, Sealed, Writer};
 use crate::providers::{Inbound, Provider, Rejection};
 use crate::rate_limit::KeyedLimiter;
+use crate::store::data_key;
 use connections::{ConnectionCache, Resolved, TenantRef};
 
 pub struct Ingest {
@@ -146,24 +148,57 @@ impl Ingest {
             }
         }
         let id = EventId::generate();
+        let cloud_event = stored_cloud_event(
+            id.as_str(),
+            &resolved.tenant_id,
+            provider.as_str(),
+            &normalized,
+        )
+        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+        let raw_headers = Value::Object(kept).to_string();
+        let sealed = seal(
+            &resolved.data_key,
+            &id,
+            &cloud_event,
+            &raw_headers,
+            &raw_body,
+        );
         let record = Record {
-            cloud_event: stored_cloud_event(
-                id.as_str(),
-                &resolved.tenant_id,
-                provider.as_str(),
-                &normalized,
-            )
-            .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
+            cloud_event,
             id,
             tenant_id: resolved.tenant_id.clone(),
             provider,
             normalized,
             raw_body,
-            raw_headers: Value::Object(kept).to_string(),
+            raw_headers,
             verification: json!(verified).to_string(),
             received_at: inbound.now,
+            sealed,
         };
-        let outcome = self.outbox.submit(record).await.map_err(ApiError::from)?;
+        let outcome = match self.outbox.submit(record).await {
+            Ok(outcome) => outcome,
+            Err(Refused {
+                record: Some(mut record),
+                ..
+            }) => {
+                // The tenant's data key was destroyed after this process cached it: seal
+                // again under the tenant's live key, once.
+                self.connections.clear();
+                let key = data_key::active(&self.db, &self.cipher, &record.tenant_id).await?;
+                record.sealed = seal(
+                    &key,
+                    &record.id,
+                    &record.cloud_event,
+                    &record.raw_headers,
+                    &record.raw_body,
+                );
+                self.outbox
+                    .submit(*record)
+                    .await
+                    .map_err(|r| ApiError::from(r.error))?
+            }
+            Err(refused) => return Err(ApiError::from(refused.error)),
+        };
         let label = Metrics::provider(provider.as_str());
         if outcome.duplicate {
             self.metrics.events_duplicate.get_or_create(&label).inc();
@@ -174,6 +209,24 @@ impl Ingest {
             }
         }
         Ok(outcome)
+    }
+}
+
+fn seal(
+    key: &data_key::ActiveKey,
+    id: &EventId,
+    cloud_event: &str,
+    raw_headers: &str,
+    raw_body: &str,
+) -> Sealed {
+    let parts = PayloadRef {
+        cloud_event,
+        raw_headers,
+        raw_body,
+    };
+    Sealed {
+        key_id: key.id.clone(),
+        blob: payload::seal(&key.key, id.as_str(), parts),
     }
 }
 

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::delivery::{NotRecorded, Plan};
 use crate::handoff::Handoff;
 use crate::store::{Turn, WriteGate};
-pub use plan::{Outcome, Record, Stored};
+pub use plan::{is_key_destroyed, Outcome, Record, Sealed, Stored};
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
@@ -47,7 +47,23 @@ pub fn backend_for(gate: &WriteGate) -> Arc<dyn Backend> {
     }
 }
 
-type EventJob = (Record, oneshot::Sender<Result<Outcome, DbErr>>);
+type EventJob = (Record, oneshot::Sender<Result<Outcome, Refused>>);
+
+/// A record the outbox did not store, and why. The record comes back when its data key was
+/// destroyed before it was written ([`is_key_destroyed`]): the ingest seals it again.
+pub struct Refused {
+    pub error: DbErr,
+    pub record: Option<Box<Record>>,
+}
+
+impl From<DbErr> for Refused {
+    fn from(error: DbErr) -> Self {
+        Self {
+            error,
+            record: None,
+        }
+    }
+}
 type OutcomeJob = (Plan, oneshot::Sender<Result<(), Box<NotRecorded>>>);
 
 #[derive(Clone)]
@@ -90,7 +106,7 @@ impl Writer {
     }
 
     /// Stores a verified webhook; answers after the commit.
-    pub async fn submit(&self, record: Record) -> Result<Outcome, DbErr> {
+    pub async fn submit(&self, record: Record) -> Result<Outcome, Refused> {
         let (reply, answer) = oneshot::channel();
         self.events
             .send((record, reply))
@@ -194,7 +210,7 @@ impl Cycle {
                 drop(turn);
                 tracing::warn!(error = %e, events = events.len(), outcomes = outcomes.len(), "write cycle failed: database unavailable");
                 for (_, reply) in events {
-                    let _ = reply.send(Err(unavailable()));
+                    let _ = reply.send(Err(unavailable().into()));
                 }
                 for (plan, reply) in outcomes {
                     let _ = reply.send(Err(Box::new(NotRecorded {
@@ -221,11 +237,17 @@ impl Cycle {
                         Ok(mut stored) => {
                             let outcome = stored.outcomes.pop();
                             self.done(stored);
-                            outcome.ok_or_else(|| DbErr::Custom("the event was not stored".into()))
+                            outcome.ok_or_else(|| {
+                                DbErr::Custom("the event was not stored".into()).into()
+                            })
                         }
+                        Err(error) if is_key_destroyed(&error) => Err(Refused {
+                            error,
+                            record: Some(Box::new(record)),
+                        }),
                         Err(e) => {
                             tracing::error!(error = %e, event = %record.id, "storing an event failed");
-                            Err(e)
+                            Err(e.into())
                         }
                     };
                     let _ = reply.send(result);

@@ -12,7 +12,9 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
 };
 
-use super::plan::{fan_out, head_key, judge, HeadKey, Outcome, Record, Stored, Target};
+use super::plan::{
+    check_keys, fan_out, head_key, judge, key_ids, HeadKey, Outcome, Record, Stored, Target,
+};
 use crate::delivery::queue::placeholder;
 use crate::delivery::{EndpointChange, Plan, NOTIFY_CHANNEL};
 use crate::domain::{DeliveryStatus, TenantId};
@@ -62,6 +64,8 @@ async fn store_events(
     handoff: &Handoff,
 ) -> Result<Stored, DbErr> {
     let backend = txn.get_database_backend();
+    let keys = key_ids(records);
+    check_keys(&keys, &live_keys(txn, backend, &keys).await?)?;
     // The batch's tenants' enabled endpoints, in one query.
     let mut tenants: Vec<TenantId> = records.iter().map(|r| r.tenant_id.clone()).collect();
     tenants.sort();
@@ -154,6 +158,39 @@ fn query_error(e: sea_orm::sea_query::error::Error) -> DbErr {
     DbErr::Custom(format!("building a statement: {e}"))
 }
 
+/// Which of `ids` are live data keys. On PostgreSQL their rows stay share-locked until commit,
+/// so a key destroyed meanwhile (another replica) waits for this batch, which it then shreds
+/// with the rest, rather than leaving events stored after it under it.
+async fn live_keys(
+    txn: &impl ConnectionTrait,
+    backend: sea_orm::DatabaseBackend,
+    ids: &[crate::domain::DataKeyId],
+) -> Result<HashSet<crate::domain::DataKeyId>, DbErr> {
+    let mut live = HashSet::with_capacity(ids.len());
+    for chunk in crate::store::pow2_chunks(ids, CHUNK) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| placeholder(backend, i)).collect();
+        let lock = match backend {
+            sea_orm::DatabaseBackend::Postgres => " FOR SHARE",
+            _ => "",
+        };
+        let sql = format!(
+            "SELECT id FROM data_keys WHERE id IN ({}) AND destroyed_at IS NULL{lock}",
+            marks.join(", ")
+        );
+        let values: Vec<sea_orm::Value> = chunk.iter().map(|id| id.to_string().into()).collect();
+        for row in txn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+        {
+            let id: String = row.try_get("", "id")?;
+            if let Ok(id) = crate::domain::DataKeyId::parse(&id) {
+                live.insert(id);
+            }
+        }
+    }
+    Ok(live)
+}
+
 /// Inserts the batch's events; a conflict on the provider's event id (a retry, also within
 /// the batch) inserts nothing. Returns the ids actually inserted.
 async fn insert_events(
@@ -183,6 +220,8 @@ async fn insert_events(
                 event::Column::RawBody,
                 event::Column::RawHeaders,
                 event::Column::Verification,
+                event::Column::DataKeyId,
+                event::Column::SealedPayload,
             ])
             .on_conflict(
                 OnConflict::columns([
@@ -217,10 +256,13 @@ async fn insert_events(
                     Expr::value(stale.contains(r.id.as_str())),
                     Expr::value(n.occurred_at),
                     Expr::value(r.received_at),
-                    json(&r.cloud_event),
-                    Expr::value(r.raw_body.clone()),
-                    json(&r.raw_headers),
+                    // The payload is held sealed; the plain columns stay empty.
+                    json("{}"),
+                    Expr::value(""),
+                    json("{}"),
                     json(&r.verification),
+                    Expr::value(r.sealed.key_id.to_string()),
+                    Expr::value(r.sealed.blob.clone()),
                 ])
                 .map_err(query_error)?;
         }

@@ -15,7 +15,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use sea_orm::DbErr;
 use serde_json::Value;
 
-use super::plan::{fan_out, head_key, judge, HeadKey, Outcome, Record, Stored, Target};
+use super::plan::{
+    check_keys, fan_out, head_key, judge, key_ids, HeadKey, Outcome, Record, Stored, Target,
+};
 use crate::delivery::{EndpointChange, Plan};
 use crate::domain::{DeliveryStatus, EndpointId, EventId, Ordering, TenantId};
 use crate::handoff::Handoff;
@@ -103,6 +105,7 @@ fn store_events(
     records: &[&Record],
     handoff: &Handoff,
 ) -> Result<Stored, DbErr> {
+    check_keys(&key_ids(records), &live_keys(txn, &key_ids(records))?)?;
     let targets = targets(txn, records)?;
     // The same judgment as the portable path: before the insert, and again without the
     // retries when the batch held some.
@@ -237,6 +240,24 @@ fn read_heads(
     Ok(heads)
 }
 
+/// Which of `ids` are live data keys. The transaction holds SQLite's one write lock, so none
+/// is destroyed before it commits.
+fn live_keys(
+    txn: &Transaction<'_>,
+    ids: &[crate::domain::DataKeyId],
+) -> Result<HashSet<crate::domain::DataKeyId>, DbErr> {
+    let mut live = HashSet::with_capacity(ids.len());
+    let mut find = txn
+        .prepare_cached("SELECT 1 FROM data_keys WHERE id = ?1 AND destroyed_at IS NULL")
+        .map_err(db)?;
+    for id in ids {
+        if find.exists(params![id.as_str()]).map_err(db)? {
+            live.insert(id.clone());
+        }
+    }
+    Ok(live)
+}
+
 /// Inserts the events; a retry of one already stored (also within the batch) inserts nothing.
 /// Returns the ids actually inserted.
 fn insert_events(
@@ -248,8 +269,8 @@ fn insert_events(
         .prepare_cached(
             "INSERT INTO events (id, tenant_id, provider, provider_event_id, event_type, subject, \
              status, order_key, stale, occurred_at, received_at, normalized, raw_body, \
-             raw_headers, verification) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+             raw_headers, verification, data_key_id, sealed_payload) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, '{}', '', '{}', ?12, ?13, ?14) \
              ON CONFLICT (tenant_id, provider, provider_event_id) DO NOTHING",
         )
         .map_err(db)?;
@@ -269,10 +290,9 @@ fn insert_events(
                 stale.contains(r.id.as_str()),
                 timestamp(&n.occurred_at),
                 timestamp(&r.received_at),
-                r.cloud_event,
-                r.raw_body,
-                r.raw_headers,
                 r.verification,
+                r.sealed.key_id.as_str(),
+                r.sealed.blob,
             ])
             .map_err(db)?;
         if changed == 1 {

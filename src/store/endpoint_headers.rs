@@ -17,7 +17,7 @@ use super::endpoint::{self, Column, Entity};
 use crate::crypto::Cipher;
 use crate::domain::{mask, EndpointId};
 
-fn aad(id: &EndpointId, name: &str) -> String {
+pub(crate) fn aad(id: &EndpointId, name: &str) -> String {
     format!("endpoint_header:{id}:{name}")
 }
 

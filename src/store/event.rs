@@ -28,6 +28,11 @@ pub struct Model {
     pub verification: Json,
     /// When the payload (raw body, headers, normalized data) was purged: the skeleton stays.
     pub purged_at: Option<DateTimeUtc>,
+    /// The tenant's data key that sealed the payload; `None`: stored before payloads were
+    /// sealed, and held in the plain columns above until the gateway seals it.
+    pub data_key_id: Option<crate::domain::DataKeyId>,
+    /// The payload sealed ([`crate::crypto::payload`]); the plain columns then hold only `{}`/"".
+    pub sealed_payload: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -64,15 +69,4 @@ pub async fn first_stored(
         .into_tuple()
         .one(db)
         .await
-}
-
-/// Whether the event's payload was purged (an event that no longer exists counts as purged).
-pub async fn is_purged(db: &impl ConnectionTrait, id: &EventId) -> Result<bool, DbErr> {
-    let purged_at: Option<Option<DateTimeUtc>> = Entity::find_by_id(id.clone())
-        .select_only()
-        .column(Column::PurgedAt)
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(purged_at.is_none_or(|p| p.is_some()))
 }

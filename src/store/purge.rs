@@ -8,6 +8,7 @@
 //! the [`WriteGate`]), so acknowledgements never wait behind a long purge.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +20,7 @@ use sea_orm::{
 
 use super::{delivery, delivery_attempt, event, tenant, WriteGate};
 use crate::config::RetentionSettings;
+use crate::crypto::Cipher;
 use crate::domain::{DeliveryStatus, EventId, TenantId};
 
 /// What one batch did.
@@ -110,6 +112,10 @@ async fn strip(
             event::Column::Normalized,
             Expr::value(serde_json::json!({})),
         )
+        .col_expr(
+            event::Column::SealedPayload,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
         .col_expr(event::Column::PurgedAt, Expr::value(now))
         .filter(event::Column::Id.is_in(ids.to_vec()))
         .filter(event::Column::PurgedAt.is_null())
@@ -153,18 +159,48 @@ async fn strip(
 pub struct Purger {
     db: DatabaseConnection,
     gate: WriteGate,
+    cipher: Arc<Cipher>,
     settings: RetentionSettings,
     purged_through: HashMap<TenantId, EventId>,
+    /// Every payload stored in plain columns (before payloads were sealed) is sealed now: new
+    /// events are always sealed, so there is no need to look again.
+    all_sealed: bool,
 }
 
 impl Purger {
-    pub fn new(db: DatabaseConnection, gate: WriteGate, settings: RetentionSettings) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        gate: WriteGate,
+        cipher: Arc<Cipher>,
+        settings: RetentionSettings,
+    ) -> Self {
         Self {
             db,
             gate,
+            cipher,
             settings,
             purged_through: HashMap::new(),
+            all_sealed: false,
         }
+    }
+
+    /// Seals, batch by batch, the payloads stored before payloads were sealed; answers how
+    /// many. Past retention they are purged first, and never sealed.
+    pub async fn seal_plain(&mut self) -> Result<u64, DbErr> {
+        let mut total = 0;
+        while !self.all_sealed {
+            let n = super::payload::seal_plain_batch(
+                &self.db,
+                &self.gate,
+                &self.cipher,
+                self.settings.batch,
+            )
+            .await?;
+            total += n;
+            self.all_sealed = n == 0;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(total)
     }
 
     /// One pass over every tenant as of `now`; answers how many events were purged.
@@ -233,11 +269,12 @@ impl Purger {
 pub fn spawn_purger(
     db: DatabaseConnection,
     gate: WriteGate,
+    cipher: Arc<Cipher>,
     settings: RetentionSettings,
     stop: tokio_util::sync::CancellationToken,
 ) {
     let interval = settings.interval;
-    let mut purger = Purger::new(db, gate, settings);
+    let mut purger = Purger::new(db, gate, cipher, settings);
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -248,6 +285,13 @@ pub fn spawn_purger(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(events = n, "purged payloads past retention"),
                 Err(e) => tracing::warn!(error = %e, "purge pass failed; the next pass retries"),
+            }
+            match purger.seal_plain().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "sealed payloads stored in plain columns"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sealing plain payloads failed; the next pass retries")
+                }
             }
         }
     });

@@ -30,6 +30,7 @@ the first admin token comes from `gateway token create --role admin`.",
         (name = "deliveries", description = "Deliveries to endpoints, their attempts, replay, test sends and statistics"),
         (name = "tokens", description = "API tokens (admin only)"),
         (name = "audit", description = "Every mutation of the admin API"),
+        (name = "patient data", description = "Tenants' data keys: payloads sealed at rest, rotation and crypto-shredding"),
     )
 )]
 struct ApiDoc;

@@ -226,6 +226,24 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/v1/audit", None, AnyRole),
         route(Method::GET, "/api/v1/stats", None, Admin),
         route(Method::GET, "/api/v1/access-log", None, Admin),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/data-keys",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/data-keys",
+            Some(json!({})),
+            TenantAdmin,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tenants/{tenant}/data-keys/{data_key}",
+            None,
+            TenantAdmin,
+        ),
     ]
     .into_iter()
     .chain(provider_actions())
@@ -282,6 +300,7 @@ struct Fixture {
     token: String,
     event: String,
     delivery: String,
+    data_key: String,
 }
 
 async fn fixture(app: &TestApp, n: usize) -> Fixture {
@@ -347,6 +366,14 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
                 .to_string()
         },
         event: ack["event_id"].as_str().unwrap().to_owned(),
+        data_key: {
+            let tenant = gateway::domain::TenantId::parse(&a_id).unwrap();
+            gateway::store::data_key::list_for_tenant(&app.state.db, &tenant)
+                .await
+                .unwrap()[0]
+                .id
+                .to_string()
+        },
         tenant: a_id,
     }
 }
@@ -359,6 +386,7 @@ fn fill(path: &str, f: &Fixture) -> String {
         .replace("{token}", &f.token)
         .replace("{event}", &f.event)
         .replace("{delivery}", &f.delivery)
+        .replace("{data_key}", &f.data_key)
         .replace("{subject}", "VC-AUTHZ")
         .replace("{request}", "VC-AUTHZ")
 }

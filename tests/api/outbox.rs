@@ -7,13 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use gateway::crypto::payload::{self, PayloadRef};
 use gateway::delivery::policy::{plan, EndpointState};
 use gateway::delivery::send::Outcome as Sent;
 use gateway::domain::{EventId, TenantId};
 use gateway::handoff::Handoff;
 use gateway::normalize::{stored_cloud_event, Kind, Normalized, NormalizedData, Status};
-use gateway::outbox::{Backend, Record};
+use gateway::outbox::{Backend, Record, Sealed};
 use gateway::providers::vectorcare;
+use gateway::store::data_key::{self, ActiveKey};
+use gateway::store::payload::{open as payload_state, PayloadState};
 use gateway::store::{delivery, delivery_attempt, endpoint, event, subject_head};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -37,7 +40,7 @@ const SECOND: &[(&str, &str, &str)] = &[
     ("evt-6", "req-B", "2026-01-01T08:00:00Z"), // stale against the stored head
 ];
 
-fn record(tenant: &TenantId, (pid, subject, order): (&str, &str, &str)) -> Record {
+fn record(tenant: &TenantId, key: &ActiveKey, (pid, subject, order): (&str, &str, &str)) -> Record {
     let occurred_at = chrono::DateTime::parse_from_rfc3339(order)
         .unwrap()
         .with_timezone(&Utc);
@@ -54,16 +57,32 @@ fn record(tenant: &TenantId, (pid, subject, order): (&str, &str, &str)) -> Recor
         },
     };
     let id = EventId::generate();
+    let cloud_event = stored_cloud_event(id.as_str(), tenant, "vectorcare", &normalized).unwrap();
+    let raw_body = format!(r#"{{"event_id":"{pid}","request_id":"{subject}"}}"#);
+    let raw_headers = r#"{"x-test":"1"}"#.to_owned();
+    let blob = payload::seal(
+        &key.key,
+        id.as_str(),
+        PayloadRef {
+            cloud_event: &cloud_event,
+            raw_headers: &raw_headers,
+            raw_body: &raw_body,
+        },
+    );
     Record {
-        cloud_event: stored_cloud_event(id.as_str(), tenant, "vectorcare", &normalized).unwrap(),
+        cloud_event,
         id,
         tenant_id: tenant.clone(),
         provider: vectorcare::PROVIDER,
         normalized,
-        raw_body: format!(r#"{{"event_id":"{pid}","request_id":"{subject}"}}"#),
-        raw_headers: "{}".into(),
+        raw_body,
+        raw_headers,
         verification: r#"{"method":"test"}"#.into(),
         received_at: Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
+        sealed: Sealed {
+            key_id: key.id.clone(),
+            blob,
+        },
     }
 }
 
@@ -71,6 +90,7 @@ struct Side {
     app: TestApp,
     backend: Arc<dyn Backend>,
     tenant: TenantId,
+    key: ActiveKey,
 }
 
 async fn side(app: TestApp, sqlite_api: bool) -> Side {
@@ -98,17 +118,25 @@ async fn side(app: TestApp, sqlite_api: bool) -> Side {
     } else {
         Arc::new(gateway::outbox::Postgres::new(app.state.db.clone()))
     };
+    let tenant = TenantId::parse(&tenant_id).unwrap();
+    let (_, key) = data_key::create(&app.state.db, &app.state.cipher, &tenant)
+        .await
+        .unwrap();
     Side {
-        tenant: TenantId::parse(&tenant_id).unwrap(),
+        tenant,
         app,
         backend,
+        key,
     }
 }
 
 /// Writes both batches, with outcomes for the first batch's deliveries alongside the second.
 async fn run(side: &Side) -> Value {
     let handoff = Handoff::disabled(WORKER.to_owned());
-    let first: Vec<Record> = FIRST.iter().map(|r| record(&side.tenant, *r)).collect();
+    let first: Vec<Record> = FIRST
+        .iter()
+        .map(|r| record(&side.tenant, &side.key, *r))
+        .collect();
     let refs: Vec<&Record> = first.iter().collect();
     let stored1 = side.backend.write(&refs, &[], &handoff).await.unwrap();
 
@@ -179,7 +207,10 @@ async fn run(side: &Side) -> Value {
         })
         .collect();
     let plan_refs: Vec<_> = plans.iter().collect();
-    let second: Vec<Record> = SECOND.iter().map(|r| record(&side.tenant, *r)).collect();
+    let second: Vec<Record> = SECOND
+        .iter()
+        .map(|r| record(&side.tenant, &side.key, *r))
+        .collect();
     let refs: Vec<&Record> = second.iter().collect();
     let stored2 = side
         .backend
@@ -222,31 +253,40 @@ async fn rows(side: &Side, answers: Vec<Value>) -> Value {
         .into_iter()
         .map(|e| (e.id.to_string(), e.url.as_str().to_owned()))
         .collect();
-    let mut event_rows: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            let normalized = e
-                .normalized
-                .to_string()
-                .replace(e.id.as_str(), "EVENT")
-                .replace(&tenant, "TENANT");
-            json!([
-                e.provider_event_id,
-                e.provider,
-                e.event_type,
-                e.subject,
-                e.status,
-                e.order_key,
-                e.stale,
-                e.occurred_at,
-                e.received_at,
-                normalized,
-                e.raw_body,
-                e.raw_headers,
-                e.verification
-            ])
-        })
-        .collect();
+    let mut event_rows: Vec<Value> = Vec::new();
+    for e in &events {
+        // What is stored in the clear must be the same, and what is sealed must open to the
+        // same payload.
+        let PayloadState::Held(held) = payload_state(db, &side.app.state.cipher, e).await.unwrap()
+        else {
+            panic!("{} is not held", e.id)
+        };
+        let normalized = held
+            .cloud_event
+            .replace(e.id.as_str(), "EVENT")
+            .replace(&tenant, "TENANT");
+        event_rows.push(json!([
+            e.provider_event_id,
+            e.provider,
+            e.event_type,
+            e.subject,
+            e.status,
+            e.order_key,
+            e.stale,
+            e.occurred_at,
+            e.received_at,
+            normalized,
+            held.raw_body,
+            held.raw_headers,
+            e.verification,
+            e.data_key_id.as_ref() == Some(&side.key.id),
+            [
+                &e.normalized.to_string(),
+                &e.raw_body,
+                &e.raw_headers.to_string()
+            ]
+        ]));
+    }
     event_rows.sort_by_key(|v| v.to_string());
     let mut heads: Vec<Value> = subject_head::Entity::find()
         .all(db)
@@ -392,4 +432,32 @@ async fn both_outbox_backends_write_the_same_rows_for_the_same_batches() {
         "a 410 disables its endpoint: {}",
         a["endpoints"]
     );
+}
+
+#[tokio::test]
+async fn both_outbox_backends_refuse_a_batch_sealed_with_a_destroyed_data_key() {
+    for s in [
+        side(spawn_sqlite_app().await, true).await,
+        side(spawn_app().await, false).await,
+    ] {
+        let handoff = Handoff::disabled(WORKER.to_owned());
+        data_key::destroy(&s.app.state.db, &s.tenant, &s.key.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let batch: Vec<Record> = FIRST[..1]
+            .iter()
+            .map(|r| record(&s.tenant, &s.key, *r))
+            .collect();
+        let refs: Vec<&Record> = batch.iter().collect();
+        let err = s
+            .backend
+            .write(&refs, &[], &handoff)
+            .await
+            .err()
+            .expect("refused");
+        assert!(gateway::outbox::is_key_destroyed(&err), "{err}");
+        let stored = event::Entity::find().all(&s.app.state.db).await.unwrap();
+        assert!(stored.is_empty(), "nothing is stored under a destroyed key");
+    }
 }

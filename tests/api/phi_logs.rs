@@ -1,6 +1,8 @@
-//! Patient data never reaches the log: the real binary, logging at `debug`, receives a webhook
-//! with a patient's name and date of birth, has it read through every route that shows patient
-//! data (and exported), refuses a forged copy, and not one log line holds them.
+//! Patient data never reaches the log nor the database in the clear: the real binary, logging at
+//! `debug`, receives a webhook with a patient's name and date of birth, has it read through every
+//! route that shows patient data (and exported), refuses a forged copy, rotates its master key
+//! with the CLI, and not one log line, nor the database's files (SQLite with its WAL, or a
+//! PostgreSQL dump), holds them; the data still reads back through the API after the rotation.
 
 use std::time::Duration;
 
@@ -18,16 +20,22 @@ async fn no_log_line_holds_patient_data_at_debug_level_through_every_reading_rou
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::new(dir.path()).await;
     let key = gateway::crypto::MasterKey::generate().to_base64();
-    let command = |args: &[&str]| {
+    let new_key = gateway::crypto::MasterKey::generate().to_base64();
+    let with_keys = |args: &[&str], key: &str, previous: Option<&str>| {
         let mut cmd = gateway(dir.path());
         if db.is_postgres() {
             cmd.env("DATABASE_URL", &db.url);
         }
-        cmd.env("GATEWAY_MASTER_KEY", &key)
+        cmd.env("GATEWAY_MASTER_KEY", key)
             .env("GATEWAY_LOG", "debug")
+            .env("GATEWAY_PURGE_INTERVAL", "1s")
             .args(args);
+        if let Some(previous) = previous {
+            cmd.env("GATEWAY_MASTER_KEY_PREVIOUS", previous);
+        }
         cmd
     };
+    let command = |args: &[&str]| with_keys(args, &key, None);
     let out = command(&["token", "create", "--role", "admin"])
         .output()
         .unwrap();
@@ -82,6 +90,7 @@ async fn no_log_line_holds_patient_data_at_debug_level_through_every_reading_rou
         "/api/v1/tenants/acme/subjects/VC-PHI-1/disclosures?format=csv".into(),
         "/api/v1/access-log?format=ndjson".into(),
         "/api/v1/audit".into(),
+        "/api/v1/tenants/acme/data-keys".into(),
     ] {
         let res = client
             .get(url(&path))
@@ -104,13 +113,58 @@ async fn no_log_line_holds_patient_data_at_debug_level_through_every_reading_rou
         detail.contains(PATIENT[1]),
         "the read itself shows the data"
     );
+    // A new data key for the tenant: what was sealed before stays readable.
+    let res = client
+        .post(url("/api/v1/tenants/acme/data-keys"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    assert_no_patient_data_stored(&db, dir.path(), "while serving");
 
     signal(&child, "TERM");
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(20)).code(),
         Some(0)
     );
-    let lines = log.lock().unwrap().clone();
+
+    // The master key rotation, as README tells it: the command re-seals under the new key
+    // (reading the old one), then the gateway runs on the new key alone.
+    let out = with_keys(&["master-key", "rotate"], &new_key, Some(&key))
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("2 data keys"), "{said}");
+    let refused = command(&["token", "create", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "the old key alone is refused");
+    let (mut child, addr, rotated_log) = serve_logged(&mut with_keys(&[], &new_key, None));
+    let detail = client
+        .get(format!("http://{addr}/api/v1/tenants/acme/events/{event}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        detail.status().as_u16(),
+        200,
+        "a token from before still works"
+    );
+    assert!(detail.text().await.unwrap().contains(PATIENT[1]));
+    signal(&child, "TERM");
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(20)).code(),
+        Some(0)
+    );
+    assert_no_patient_data_stored(&db, dir.path(), "after the rotation");
+
+    let mut lines = log.lock().unwrap().clone();
+    lines.extend(rotated_log.lock().unwrap().iter().cloned());
+    lines.extend(said.lines().map(str::to_owned));
     assert!(
         lines.len() > 10,
         "the log at debug level has lines: {}",
@@ -119,6 +173,49 @@ async fn no_log_line_holds_patient_data_at_debug_level_through_every_reading_rou
     for line in &lines {
         for value in PATIENT {
             assert!(!line.contains(value), "a log line holds `{value}`: {line}");
+        }
+    }
+}
+
+/// Greps the database as stored: SQLite's files (the WAL and shared memory included), or a
+/// PostgreSQL dump of the data.
+fn assert_no_patient_data_stored(db: &TestDatabase, dir: &std::path::Path, when: &str) {
+    let mut stored: Vec<(String, Vec<u8>)> = Vec::new();
+    if db.is_postgres() {
+        let out = std::process::Command::new("pg_dump")
+            .args(["--data-only", &db.url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("VC-PHI-1"),
+            "the dump holds the event's skeleton"
+        );
+        stored.push(("pg_dump".into(), out.stdout));
+    } else {
+        for entry in std::fs::read_dir(dir.join("data")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().contains("gateway.db") {
+                stored.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+        assert!(
+            stored
+                .iter()
+                .any(|(_, b)| b.windows(8).any(|w| w == b"VC-PHI-1")),
+            "the files hold the event's skeleton"
+        );
+    }
+    for (name, bytes) in &stored {
+        for value in PATIENT {
+            assert!(
+                !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+                "{when}: {name} holds `{value}`"
+            );
         }
     }
 }

@@ -19,6 +19,7 @@ async fn purge_as_of(s: &Setup, days_later: i64) -> u64 {
     let mut purger = gateway::store::purge::Purger::new(
         s.app.state.db.clone(),
         gate,
+        s.app.state.cipher.clone(),
         settings.retention.clone(),
     );
     purger

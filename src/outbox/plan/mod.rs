@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::delivery::{Claimed, Handed, Payload};
-use crate::domain::{DeliveryId, EndpointId, EventId, Ordering, TenantId};
+use crate::domain::{DataKeyId, DeliveryId, EndpointId, EventId, Ordering, TenantId};
 use crate::handoff::Handoff;
 use crate::normalize::Normalized;
 use crate::providers::Provider;
@@ -30,6 +30,42 @@ pub struct Record {
     pub raw_headers: String,
     pub verification: String,
     pub received_at: DateTime<Utc>,
+    /// The CloudEvent, headers and body sealed under the tenant's data key: what is stored.
+    /// The plain fields above serve the hand-off only.
+    pub sealed: Sealed,
+}
+
+/// A payload sealed by [`crate::crypto::payload::seal`] and the key that sealed it.
+pub struct Sealed {
+    pub key_id: DataKeyId,
+    pub blob: Vec<u8>,
+}
+
+/// The error a cycle fails with when a record's data key was destroyed after the record was
+/// sealed (by another replica, or through the CLI): storing it would keep a payload nobody can
+/// read. The cycle's records are then written one by one, and the ingest seals that record again
+/// under the tenant's new key.
+pub const KEY_DESTROYED: &str = "the data key sealing this event was destroyed";
+
+pub fn is_key_destroyed(e: &sea_orm::DbErr) -> bool {
+    matches!(e, sea_orm::DbErr::Custom(m) if m == KEY_DESTROYED)
+}
+
+/// The data keys a batch was sealed with, sorted (concurrent writers lock them in one order).
+pub fn key_ids(records: &[&Record]) -> Vec<DataKeyId> {
+    let mut ids: Vec<DataKeyId> = records.iter().map(|r| r.sealed.key_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Refuses a batch sealed with a key that is not among `live`.
+pub fn check_keys(needed: &[DataKeyId], live: &HashSet<DataKeyId>) -> Result<(), sea_orm::DbErr> {
+    if needed.iter().all(|k| live.contains(k)) {
+        Ok(())
+    } else {
+        Err(sea_orm::DbErr::Custom(KEY_DESTROYED.into()))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

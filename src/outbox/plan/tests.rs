@@ -30,6 +30,14 @@ fn record(subject: &str, order_key: &str, event_type: &'static str) -> Record {
         raw_headers: "{}".into(),
         verification: "{}".into(),
         received_at: Utc::now(),
+        sealed: Sealed {
+            key_id: DataKeyId::parse(&format!(
+                "dk_{}",
+                subject.replace(|c: char| !c.is_ascii_alphanumeric(), "x")
+            ))
+            .unwrap(),
+            blob: Vec::new(),
+        },
     }
 }
 
@@ -158,4 +166,21 @@ fn endpoint_filters_match_exact_types_and_prefixes() {
         &json!(["lab.order.created"]),
         "lab.order.updated"
     ));
+}
+
+#[test]
+fn a_batch_is_refused_when_any_of_its_data_keys_is_not_live() {
+    let a = record("reqA", "1", "transport.request.created");
+    let b = record("reqB", "1", "transport.request.created");
+    let again = record("reqA", "2", "transport.request.updated");
+    let batch = [&a, &b, &again];
+    let keys = key_ids(&batch);
+    assert_eq!(keys.len(), 2, "one per distinct key, sorted: {keys:?}");
+    assert!(keys[0] < keys[1]);
+    let all: HashSet<DataKeyId> = keys.iter().cloned().collect();
+    assert!(check_keys(&keys, &all).is_ok());
+    let one: HashSet<DataKeyId> = keys[..1].iter().cloned().collect();
+    let err = check_keys(&keys, &one).unwrap_err();
+    assert!(is_key_destroyed(&err));
+    assert!(!is_key_destroyed(&sea_orm::DbErr::Custom("other".into())));
 }

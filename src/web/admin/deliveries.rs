@@ -15,7 +15,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::{AttemptId, DeliveryId, DeliveryStatus, EndpointId, EventId};
 use crate::error::{ApiError, FieldError, Problem};
-use crate::store::{delivery, delivery_attempt, endpoint, event, for_tenant};
+use crate::store::{delivery, delivery_attempt, endpoint, event, for_tenant, payload};
 use crate::web::auth::TenantScope;
 use crate::web::http::ApiJson;
 use crate::web::pagination::{finish, PageQuery};
@@ -275,7 +275,7 @@ async fn get_delivery(
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("delivery" = DeliveryId, Path, description = "Delivery id")),
     responses(
         (status = 202, body = Delivery),
-        (status = 410, body = Problem, content_type = "application/problem+json", description = "the event's payload was purged (`event_purged`)"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "the event's payload was purged (`event_purged`) or shredded (`payload_shredded`)"),
         CommonErrors
     ),
     security(("bearer" = []))
@@ -287,9 +287,7 @@ async fn redeliver(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let d = find(&state, &scope, &path.1).await?;
-    if event::is_purged(&state.db, &d.event_id).await? {
-        return Err(ApiError::EventPurged);
-    }
+    require_held(payload::held(&state.db, &d.event_id).await?)?;
     let mut m: delivery::ActiveModel = d.into();
     let now = Utc::now();
     m.status = Set(DeliveryStatus::Pending.to_owned());
@@ -364,7 +362,7 @@ async fn recover(
     request_body = ResendInput,
     responses(
         (status = 201, body = Delivery),
-        (status = 410, body = Problem, content_type = "application/problem+json", description = "the event's payload was purged (`event_purged`)"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "the event's payload was purged (`event_purged`) or shredded (`payload_shredded`)"),
         CommonErrors
     ),
     security(("bearer" = []))
@@ -380,9 +378,7 @@ async fn resend(
     let ev = event::find_for_tenant(&state.db, scope.id(), &event_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if ev.purged_at.is_some() {
-        return Err(ApiError::EventPurged);
-    }
+    require_held(payload::held(&state.db, &ev.id).await?)?;
     let ep = find_endpoint(&state, &scope, &body.0.endpoint_id)
         .await
         .map_err(|_| {
@@ -549,4 +545,13 @@ async fn stats(
         oldest_pending_at: oldest,
         dead,
     }))
+}
+
+/// A delivery can be made again only while its event's payload can be read.
+fn require_held(held: payload::Held) -> Result<(), ApiError> {
+    match held {
+        payload::Held::Yes => Ok(()),
+        payload::Held::Purged => Err(ApiError::EventPurged),
+        payload::Held::Shredded => Err(ApiError::PayloadShredded),
+    }
 }

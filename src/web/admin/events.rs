@@ -14,6 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::domain::EventId;
 use crate::error::{ApiError, FieldError};
 use crate::providers::Provider;
+use crate::store::payload::{self, PayloadState};
 use crate::store::{event, for_tenant};
 use crate::web::auth::TenantScope;
 use crate::web::pagination::{finish, PageQuery};
@@ -71,10 +72,24 @@ pub struct ViewQuery {
 pub struct EventDetail {
     #[serde(flatten)]
     pub summary: EventSummary,
-    /// The normalized CloudEvent (see the normalized schema in README); `null` once purged.
+    pub payload: PayloadStatus,
+    /// The normalized CloudEvent (see the normalized schema in README); `null` once purged or
+    /// shredded.
     pub normalized: Option<Value>,
-    /// The webhook as received; `null` once purged.
+    /// The webhook as received; `null` once purged or shredded.
     pub raw: Option<RawWebhook>,
+}
+
+/// Whether the event's payload can still be read.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadStatus {
+    /// Held, sealed under the tenant's data key.
+    Held,
+    /// Purged at the end of the tenant's retention period (`purged_at`).
+    Purged,
+    /// Its tenant's data key was destroyed: nobody can read it any more.
+    Shredded,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -268,47 +283,57 @@ async fn get_event(
     let m = event::find_for_tenant(&state.db, scope.id(), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if let Some(View::Minimal) = query.view {
-        // No patient or address field is shown: not an access to record.
-        let normalized = m
-            .purged_at
-            .is_none()
-            .then(|| crate::normalize::minimal::minimal(&m.normalized));
-        return Ok(HttpResponse::Ok().json(EventDetail {
-            summary: EventSummary::from(&m),
-            normalized,
-            raw: None,
-        }));
+    let minimal = matches!(query.view, Some(View::Minimal));
+    if !minimal {
+        access::record(
+            &state,
+            &req,
+            &scope.principal,
+            scope.id(),
+            Shown::Event,
+            Some(&m.subject),
+            Some(m.id.as_str()),
+        )
+        .await?;
     }
-    access::record(
-        &state,
-        &req,
-        &scope.principal,
-        scope.id(),
-        Shown::Event,
-        Some(&m.subject),
-        Some(m.id.as_str()),
-    )
-    .await?;
     let summary = EventSummary::from(&m);
-    if m.purged_at.is_some() {
+    let held = match payload::open(&state.db, &state.cipher, &m).await? {
+        PayloadState::Held(p) => p,
+        PayloadState::Purged => return Ok(gone(summary, PayloadStatus::Purged)),
+        PayloadState::Shredded => return Ok(gone(summary, PayloadStatus::Shredded)),
+    };
+    let mut normalized: Value = serde_json::from_str(&held.cloud_event)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored CloudEvent: {e}")))?;
+    if minimal {
+        // No patient or address field is shown: not an access to record.
         return Ok(HttpResponse::Ok().json(EventDetail {
             summary,
-            normalized: None,
+            payload: PayloadStatus::Held,
+            normalized: Some(crate::normalize::minimal::minimal(&normalized)),
             raw: None,
         }));
     }
-    let mut normalized = m.normalized;
-    crate::normalize::restore_provider_data(&mut normalized, &m.raw_body);
+    crate::normalize::restore_provider_data(&mut normalized, &held.raw_body);
+    let headers = serde_json::from_str(&held.raw_headers).unwrap_or(Value::Null);
     Ok(HttpResponse::Ok().json(EventDetail {
         summary,
+        payload: PayloadStatus::Held,
         normalized: Some(normalized),
         raw: Some(RawWebhook {
-            body: m.raw_body,
-            headers: m.raw_headers,
+            body: held.raw_body,
+            headers,
             verification: m.verification,
         }),
     }))
+}
+
+fn gone(summary: EventSummary, payload: PayloadStatus) -> HttpResponse {
+    HttpResponse::Ok().json(EventDetail {
+        summary,
+        payload,
+        normalized: None,
+        raw: None,
+    })
 }
 
 /// A subject's timeline

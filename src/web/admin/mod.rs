@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod connection_schema;
+pub mod data_keys;
 pub mod deliveries;
 pub mod disclosures;
 pub mod endpoints;
@@ -28,5 +29,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     tokens::configure(cfg);
     audit::configure(cfg);
     access::configure(cfg);
+    data_keys::configure(cfg);
     stats::configure(cfg);
 }

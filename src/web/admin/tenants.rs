@@ -332,7 +332,8 @@ async fn update_tenant(
 
 /// Delete a tenant
 ///
-/// Admin only. Deletes the tenant with its provider connections, endpoints and tokens.
+/// Admin only. Deletes the tenant with its provider connections, endpoints and tokens. Its data
+/// keys are destroyed in the same transaction: every payload it stored is unreadable at once.
 #[utoipa::path(
     tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id (`tn_...`) or slug")),
@@ -345,8 +346,11 @@ async fn delete_tenant(
     scope: TenantScope,
 ) -> Result<HttpResponse, ApiError> {
     scope.principal.require_admin()?;
+    let txn = crate::store::begin_write(&state.db).await?;
+    crate::store::data_key::destroy_all(&txn, &scope.tenant.id).await?;
     tenant::Entity::delete_by_id(scope.tenant.id)
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

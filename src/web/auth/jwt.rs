@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::MasterKey;
@@ -39,8 +39,12 @@ pub struct JwtKeys {
 }
 
 impl JwtKeys {
+    /// The keys of a gateway whose token key was never stored: derived from `master`.
     pub fn new(master: &MasterKey) -> Self {
-        let key = master.derive("api-token-hs256");
+        Self::from_secret(&master.derive(crate::store::instance::TOKEN_PURPOSE))
+    }
+
+    pub fn from_secret(key: &SecretBox<[u8; 32]>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);

@@ -4,6 +4,8 @@
 //! HKDF-SHA256 derives one subkey per purpose, so a key used for encryption is never also used for
 //! signing tokens.
 
+pub mod payload;
+
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -119,60 +121,125 @@ impl MasterKey {
 ///
 /// Each value is bound to where it is stored (`aad`, e.g. `endpoint_secret:sec_...`), so a
 /// ciphertext copied into another row or column does not open there.
-pub struct Cipher(XChaCha20Poly1305);
+///
+/// During a master key rotation the cipher also holds the previous key: values sealed under it
+/// still open, everything sealed now uses the new one, and [`Cipher::reseal`] moves a value over.
+pub struct Cipher {
+    current: XChaCha20Poly1305,
+    previous: Option<XChaCha20Poly1305>,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("a stored secret could not be decrypted (wrong master key or tampered data)")]
 pub struct OpenError;
 
 const SEALED_PREFIX: &str = "v1.";
+const NONCE_LEN: usize = 24;
+
+fn secrets_cipher(master: &MasterKey) -> XChaCha20Poly1305 {
+    let key = master.derive("secrets-at-rest");
+    XChaCha20Poly1305::new(Key::from_slice(key.expose_secret()))
+}
+
+/// `nonce || ciphertext` of `plaintext` under `cipher`, bound to `aad`.
+pub(crate) fn seal_with(cipher: &XChaCha20Poly1305, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut rand::rngs::OsRng);
+    let ciphertext = match cipher.encrypt(
+        &nonce,
+        Payload {
+            msg: plaintext,
+            aad,
+        },
+    ) {
+        Ok(c) => c,
+        // Encryption fails only for inputs beyond 256 GiB; what we seal is far smaller.
+        Err(_) => unreachable!("XChaCha20-Poly1305 accepts any input of this size"),
+    };
+    let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ciphertext);
+    out
+}
+
+/// The plaintext of [`seal_with`]'s output.
+pub(crate) fn open_with(
+    cipher: &XChaCha20Poly1305,
+    sealed: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, OpenError> {
+    if sealed.len() < NONCE_LEN {
+        return Err(OpenError);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    cipher
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| OpenError)
+}
 
 impl Cipher {
     pub fn new(master: &MasterKey) -> Self {
-        let key = master.derive("secrets-at-rest");
-        Self(XChaCha20Poly1305::new(Key::from_slice(key.expose_secret())))
+        Self {
+            current: secrets_cipher(master),
+            previous: None,
+        }
+    }
+
+    /// Seals under `master`, opens under `master` or `previous` (a rotation in progress).
+    pub fn rotating(master: &MasterKey, previous: Option<&MasterKey>) -> Self {
+        Self {
+            current: secrets_cipher(master),
+            previous: previous.map(secrets_cipher),
+        }
     }
 
     pub fn seal(&self, plaintext: &str, aad: &str) -> String {
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut rand::rngs::OsRng);
-        let ciphertext = match self.0.encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext.as_bytes(),
-                aad: aad.as_bytes(),
-            },
-        ) {
-            Ok(c) => c,
-            // Encryption fails only for inputs beyond 256 GiB; our secrets are bytes long.
-            Err(_) => unreachable!("XChaCha20-Poly1305 accepts any input of this size"),
-        };
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ciphertext);
-        format!("{SEALED_PREFIX}{}", STANDARD.encode(out))
+        self.seal_bytes(plaintext.as_bytes(), aad)
+    }
+
+    pub fn seal_bytes(&self, plaintext: &[u8], aad: &str) -> String {
+        let sealed = seal_with(&self.current, plaintext, aad.as_bytes());
+        format!("{SEALED_PREFIX}{}", STANDARD.encode(sealed))
     }
 
     pub fn open(&self, sealed: &str, aad: &str) -> Result<SecretString, OpenError> {
+        let plain = self.open_bytes(sealed, aad)?;
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| OpenError)
+    }
+
+    pub fn open_bytes(&self, sealed: &str, aad: &str) -> Result<Vec<u8>, OpenError> {
+        self.open_either(sealed, aad).map(|(plain, _)| plain)
+    }
+
+    /// The value sealed again under the current key when it was sealed under the previous one;
+    /// `None` when it already is under the current key.
+    pub fn reseal(&self, sealed: &str, aad: &str) -> Result<Option<String>, OpenError> {
+        match self.open_either(sealed, aad)? {
+            (_, true) => Ok(None),
+            (plain, false) => Ok(Some(self.seal_bytes(&plain, aad))),
+        }
+    }
+
+    /// The plaintext, and whether the current key opened it.
+    fn open_either(&self, sealed: &str, aad: &str) -> Result<(Vec<u8>, bool), OpenError> {
         let raw = sealed
             .strip_prefix(SEALED_PREFIX)
             .and_then(|b64| STANDARD.decode(b64).ok())
             .ok_or(OpenError)?;
-        if raw.len() < 24 {
-            return Err(OpenError);
+        if let Ok(plain) = open_with(&self.current, &raw, aad.as_bytes()) {
+            return Ok((plain, true));
         }
-        let (nonce, ciphertext) = raw.split_at(24);
-        let plain = self
-            .0
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| OpenError)?;
-        String::from_utf8(plain)
-            .map(SecretString::from)
-            .map_err(|_| OpenError)
+        match &self.previous {
+            Some(previous) => open_with(previous, &raw, aad.as_bytes()).map(|p| (p, false)),
+            None => Err(OpenError),
+        }
     }
 }
 
@@ -254,6 +321,26 @@ mod tests {
             cipher.seal("whsec_secret", "endpoint_secret:sec_1"),
             "fresh nonce each time"
         );
+    }
+
+    #[test]
+    fn a_rotating_cipher_opens_both_keys_and_reseals_only_the_previous_ones() {
+        let (old, new) = (MasterKey::generate(), MasterKey::generate());
+        let under_old = Cipher::new(&old).seal("s3cret", "here");
+        let rotating = Cipher::rotating(&new, Some(&old));
+        assert_eq!(
+            rotating.open(&under_old, "here").unwrap().expose_secret(),
+            "s3cret"
+        );
+        let moved = rotating.reseal(&under_old, "here").unwrap().unwrap();
+        assert!(rotating.reseal(&moved, "here").unwrap().is_none());
+        let after = Cipher::new(&new);
+        assert_eq!(
+            after.open(&moved, "here").unwrap().expose_secret(),
+            "s3cret"
+        );
+        assert!(after.open(&under_old, "here").is_err());
+        assert!(rotating.reseal(&under_old, "elsewhere").is_err());
     }
 
     #[test]
