@@ -28,6 +28,7 @@ mod process;
 mod providers;
 mod receiver;
 mod retention;
+mod sealing;
 mod secrets_at_rest;
 mod stats;
 mod tenants;

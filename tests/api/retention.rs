@@ -119,6 +119,7 @@ async fn past_retention_payloads_are_purged_in_place_and_the_skeleton_stays() {
             .await
             .unwrap()
             .unwrap();
+    assert!(row.sealed_payload.is_none(), "the sealed payload is gone");
     assert!(!row.raw_body.contains("Margaret") && !row.normalized.to_string().contains("Margaret"));
 
     // Counts and timelines still add up; the purged event cannot be sent again.
