@@ -461,6 +461,9 @@ async function endpointsTab(t, body) {
     },
   }, field("URL", "url", { required: true, type: "url", placeholder: "https://dispatch.example.com/hooks", id: "endpoint-url" }),
   field("Description", "description", {}), field("Event types (comma separated, optional)", "event_types", { placeholder: "transport.*" }),
+  h("label", {}, "Payload", h("select", { name: "payload_mode", id: "endpoint-payload-mode" },
+    h("option", { value: "full" }, "full (patient data included)"),
+    h("option", { value: "minimal" }, "minimal (ids, status, links; no patient data)"))),
   h("button", { type: "submit" }, "Add endpoint"));
   async function render() {
     const page = await act(null, () => api("GET", `/tenants/${t.id}/endpoints?limit=200`));
@@ -476,7 +479,8 @@ async function endpointsTab(t, body) {
 function endpointRow(t, e, shown, render) {
   const path = `/tenants/${t.id}/endpoints/${e.id}`;
   return h("tr", {},
-    h("td", {}, h("code", {}, e.url), e.description ? h("div", { class: "muted" }, e.description) : null, h("div", { class: "muted mono" }, e.id)),
+    h("td", {}, h("code", {}, e.url), e.description ? h("div", { class: "muted" }, e.description) : null, h("div", { class: "muted mono" }, e.id),
+      h("div", { class: "muted" }, `payload: ${e.payload_mode}`)),
     h("td", {}, e.enabled ? pill("enabled", "ok") : pill("disabled", "bad"), e.disabled_reason ? h("div", { class: "muted" }, e.disabled_reason) : null),
     h("td", {}, fmtTime(e.failing_since)),
     h("td", {}, h("div", { class: "row" },

@@ -140,6 +140,7 @@ pub fn assemble(
             recorder: Arc::new(outbox.clone()),
             capacity,
             handed,
+            api_url: settings.public_url.to_string(),
         },
     );
     let ingest = Ingest::new(

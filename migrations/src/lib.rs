@@ -15,6 +15,7 @@ mod m20261201_000009_connection_lengths;
 mod m20261201_000010_retention;
 mod m20261201_000011_access_log;
 mod m20261201_000012_sealed_payloads;
+mod m20261201_000013_payload_mode;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_retention::Migration),
             Box::new(m20261201_000011_access_log::Migration),
             Box::new(m20261201_000012_sealed_payloads::Migration),
+            Box::new(m20261201_000013_payload_mode::Migration),
         ]
     }
 }

@@ -66,6 +66,8 @@ pub struct Dispatcher {
     recorder: Arc<dyn Recorder>,
     capacity: Arc<Capacity>,
     handed: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Handed>>>,
+    /// The gateway's public URL: minimal bodies point into its API.
+    api_url: String,
 }
 
 /// What the dispatcher is built from besides its queue and settings.
@@ -76,6 +78,7 @@ pub struct Parts {
     pub recorder: Arc<dyn Recorder>,
     pub capacity: Arc<Capacity>,
     pub handed: Option<tokio::sync::mpsc::UnboundedReceiver<Handed>>,
+    pub api_url: String,
 }
 
 impl Dispatcher {
@@ -87,6 +90,7 @@ impl Dispatcher {
             recorder,
             capacity,
             handed,
+            api_url,
         } = parts;
         let sender = Sender::new(
             settings.timeout,
@@ -104,6 +108,7 @@ impl Dispatcher {
             metrics,
             sender,
             notify,
+            api_url,
         })
     }
 
@@ -334,7 +339,7 @@ impl Dispatcher {
                 url: ep.url.as_str(),
                 webhook_id: c.event_id.as_str(),
                 delivery_id: Some(c.id.as_str()),
-                body: &p.body,
+                body: p.body_for(ep.payload_mode, &self.api_url),
                 keys: &snap.keys,
                 extra_headers: &snap.headers,
             })
@@ -379,6 +384,7 @@ impl Dispatcher {
             id: &ep.id,
             tenant_id: &ep.tenant_id,
             failing_since: ep.failing_since,
+            payload_mode: ep.payload_mode,
         };
         let (plan, label) = policy::plan(
             &self.settings,

@@ -9,7 +9,7 @@ use rand::Rng;
 
 use super::send::Outcome;
 use crate::config::DeliverySettings;
-use crate::domain::{AttemptId, DeliveryId, DeliveryStatus, EndpointId, TenantId};
+use crate::domain::{AttemptId, DeliveryId, DeliveryStatus, EndpointId, PayloadMode, TenantId};
 use crate::store::delivery_attempt;
 
 /// An attempt's outcome, ready to write.
@@ -65,6 +65,8 @@ pub struct EndpointState<'a> {
     pub id: &'a EndpointId,
     pub tenant_id: &'a TenantId,
     pub failing_since: Option<DateTime<Utc>>,
+    /// What the attempt sent, recorded with it for the accounting of disclosures.
+    pub payload_mode: PayloadMode,
 }
 
 /// The plan for attempt number `attempts + 1` of `delivery`, and its metrics label
@@ -128,6 +130,7 @@ pub fn plan(
             tenant_id: ep.tenant_id.clone(),
             attempt,
             at: now,
+            payload_mode: ep.payload_mode,
             status_code: o.status.map(i32::from),
             duration_ms: o.duration.as_millis().min(i32::MAX as u128) as i32,
             error_class: o.error_class.map(str::to_owned),
@@ -229,6 +232,7 @@ mod tests {
             id: &e,
             tenant_id: &t,
             failing_since: Some(now),
+            payload_mode: PayloadMode::Full,
         };
         let (p, label) = plan(
             &s,
@@ -269,6 +273,7 @@ mod tests {
             id: &e,
             tenant_id: &t,
             failing_since: None,
+            payload_mode: PayloadMode::Full,
         };
         let (p, label) = plan(
             &s,
@@ -327,6 +332,7 @@ mod tests {
             id: &e,
             tenant_id: &t,
             failing_since: Some(since),
+            payload_mode: PayloadMode::Full,
         };
         let (p, _) = plan(
             &s,

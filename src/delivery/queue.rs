@@ -4,7 +4,7 @@
 //! this process when another one queued work. Outcomes are written by the outbox.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::crypto::payload as sealed;
 use crate::crypto::Cipher;
-use crate::domain::{DataKeyId, DeliveryId, DeliveryStatus, EndpointId, EventId};
+use crate::domain::{DataKeyId, DeliveryId, DeliveryStatus, EndpointId, EventId, PayloadMode};
 use crate::store::{data_key, delivery, WriteGate};
 
 /// PostgreSQL's NOTIFY channel: a commit that left deliveries in the queue wakes every replica.
@@ -40,6 +40,54 @@ pub struct Claimed {
 pub struct Payload {
     pub body: Vec<u8>,
     pub received_at: DateTime<Utc>,
+    /// The minimal body, made once per event when its first `minimal` endpoint needs it.
+    minimal: OnceLock<Vec<u8>>,
+}
+
+impl Payload {
+    pub fn new(body: Vec<u8>, received_at: DateTime<Utc>) -> Self {
+        Self {
+            body,
+            received_at,
+            minimal: OnceLock::new(),
+        }
+    }
+
+    /// What an endpoint in `mode` is sent. `api_url` is the gateway's public URL, which the
+    /// minimal body's `dataref` points into.
+    pub fn body_for(&self, mode: PayloadMode, api_url: &str) -> &[u8] {
+        match mode {
+            PayloadMode::Full => &self.body,
+            PayloadMode::Minimal => self
+                .minimal
+                .get_or_init(|| minimal_body(&self.body, api_url)),
+        }
+    }
+}
+
+/// The minimal form of a full body (`crate::normalize::minimal`), with `dataref` (a CloudEvents
+/// extension): the API URL of the full event, read with a tenant-scoped token.
+pub fn minimal_body(full: &[u8], api_url: &str) -> Vec<u8> {
+    let Ok(event) = serde_json::from_slice::<serde_json::Value>(full) else {
+        // Never the case for a body the gateway made; sending the full one is not an option.
+        return b"{}".to_vec();
+    };
+    let mut minimal = crate::normalize::minimal::minimal(&event);
+    let ids = (
+        event.get("tenantid").and_then(|v| v.as_str()),
+        event.get("id").and_then(|v| v.as_str()),
+    );
+    if let (Some(map), (Some(tenant), Some(id))) = (minimal.as_object_mut(), ids) {
+        map.insert(
+            "dataref".into(),
+            format!(
+                "{}/api/v1/tenants/{tenant}/events/{id}",
+                api_url.trim_end_matches('/')
+            )
+            .into(),
+        );
+    }
+    serde_json::to_vec(&minimal).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 /// The body sent: the stored CloudEvent completed with the provider's body, with the `stale`
@@ -215,7 +263,7 @@ impl Queue {
                     payload(&p.cloud_event, &p.raw_body, stale)
                 }
             };
-            loaded.insert(id, Arc::new(Payload { body, received_at }));
+            loaded.insert(id, Arc::new(Payload::new(body, received_at)));
         }
         for c in claimed {
             c.payload = loaded.get(c.event_id.as_str()).cloned();

@@ -71,6 +71,17 @@ word_enum!(
 );
 
 word_enum!(
+    /// What an endpoint is sent.
+    PayloadMode, "payload mode", {
+        /// The normalized event with everything in it, patient data included.
+        Full => "full",
+        /// Ids, type, status, times and links only, and `dataref`: the API URL of the full
+        /// event, which the receiver reads with a tenant-scoped token (an audited access).
+        Minimal => "minimal",
+    }
+);
+
+word_enum!(
     /// Delivery order.
     Ordering, "ordering", {
         /// Deliveries proceed independently (fastest).
@@ -85,6 +96,13 @@ word_enum!(
 impl Default for Ordering {
     fn default() -> Self {
         Ordering::None
+    }
+}
+
+#[allow(clippy::derivable_impls)] // the enum is written by a macro
+impl Default for PayloadMode {
+    fn default() -> Self {
+        PayloadMode::Full
     }
 }
 

@@ -352,8 +352,8 @@ fn write_outcomes(txn: &Transaction<'_>, worker: &str, plans: &[&Plan]) -> Resul
     let mut attempt = txn
         .prepare_cached(
             "INSERT INTO delivery_attempts (id, delivery_id, endpoint_id, tenant_id, attempt, at, \
-             status_code, duration_ms, error_class, error, response_snippet, success) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             status_code, duration_ms, error_class, error, response_snippet, success, \
+             payload_mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )
         .map_err(db)?;
     let mut update = txn
@@ -380,6 +380,7 @@ fn write_outcomes(txn: &Transaction<'_>, worker: &str, plans: &[&Plan]) -> Resul
                 a.error,
                 a.response_snippet,
                 a.success,
+                a.payload_mode.as_str(),
             ])
             .map_err(db)?;
         let completed = (p.status != DeliveryStatus::Pending).then(|| timestamp(&p.now));

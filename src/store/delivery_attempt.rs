@@ -19,6 +19,8 @@ pub struct Model {
     pub error: Option<String>,
     pub response_snippet: Option<String>,
     pub success: bool,
+    /// What the endpoint was sent: `full` or `minimal`.
+    pub payload_mode: crate::domain::PayloadMode,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -31,8 +31,9 @@ pub struct Disclosure {
     pub outcome: &'static str,
     /// The endpoint's HTTP status, when it answered.
     pub status_code: Option<i32>,
-    /// What was sent: `full` (the whole normalized event).
-    pub payload_mode: &'static str,
+    /// What was sent: `full` (the whole normalized event) or `minimal` (ids, type, status,
+    /// times and links; no patient or address field).
+    pub payload_mode: crate::domain::PayloadMode,
 }
 
 /// Every disclosure of `subject`'s events, oldest first, at most `limit`.
@@ -107,7 +108,7 @@ pub async fn for_subject(
                 attempt: a.attempt,
                 outcome: if a.success { "delivered" } else { "failed" },
                 status_code: a.status_code,
-                payload_mode: "full",
+                payload_mode: a.payload_mode,
             })
         })
         .collect())

@@ -22,6 +22,8 @@ pub struct Model {
     pub include_stale: bool,
     /// `none`, or `fifo_subject`: a subject's next event waits until the previous one succeeded or died.
     pub ordering: Ordering,
+    /// What it is sent: the full normalized event, or the minimal one.
+    pub payload_mode: crate::domain::PayloadMode,
     /// Deliveries in flight to this endpoint at most (per gateway process); `None`: the default.
     pub max_concurrency: Option<i32>,
     /// When the current run of failures began; cleared by a success.

@@ -23,6 +23,7 @@ mod normalization;
 mod openapi;
 mod outage;
 mod outbox;
+mod payload_mode;
 mod phi_logs;
 mod process;
 mod providers;

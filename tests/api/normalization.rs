@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
-fn schema() -> jsonschema::Validator {
+pub fn schema() -> jsonschema::Validator {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/openapi/normalized-event.schema.json"
@@ -20,7 +20,7 @@ fn schema() -> jsonschema::Validator {
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
-fn assert_valid(validator: &jsonschema::Validator, event: &Value) {
+pub fn assert_valid(validator: &jsonschema::Validator, event: &Value) {
     let errors: Vec<String> = validator
         .iter_errors(event)
         .map(|e| format!("{} at {}", e, e.instance_path()))

@@ -193,6 +193,7 @@ async fn run(side: &Side) -> Value {
                 id: &ep.id,
                 tenant_id: &ep.tenant_id,
                 failing_since: ep.failing_since,
+                payload_mode: ep.payload_mode,
             };
             plan(
                 &settings,

@@ -108,6 +108,7 @@ try {
   const secret = await page.locator("[data-secret]").textContent();
   assert.match(secret, /^whsec_/);
   await page.getByRole("cell", { name: receiverUrl }).waitFor();
+  await page.getByText("payload: full").waitFor();
 
   // The receiver fails; a signed webhook arrives.
   receiverStatus = 500;

@@ -197,10 +197,10 @@ pub fn fan_out(
 
 /// What a handed-off delivery sends: the CloudEvent with the provider's body (marked when stale).
 fn payload_of(r: &Record, stale: bool) -> Payload {
-    Payload {
-        body: crate::delivery::payload(&r.cloud_event, &r.raw_body, stale),
-        received_at: r.received_at,
-    }
+    Payload::new(
+        crate::delivery::payload(&r.cloud_event, &r.raw_body, stale),
+        r.received_at,
+    )
 }
 
 pub type HeadKey = (String, &'static str, String);

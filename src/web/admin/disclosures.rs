@@ -49,7 +49,7 @@ fn csv_line(d: &Disclosure) -> String {
         d.attempt.to_string(),
         d.outcome.to_owned(),
         d.status_code.map(|c| c.to_string()).unwrap_or_default(),
-        d.payload_mode.to_owned(),
+        d.payload_mode.as_str().to_owned(),
     ];
     let fields: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
     fields.join(",")

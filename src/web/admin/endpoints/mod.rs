@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::domain::{EndpointId, EndpointUrl, Ordering, SecretId, SigningSecret, TenantId};
+use crate::domain::{
+    EndpointId, EndpointUrl, Ordering, PayloadMode, SecretId, SigningSecret, TenantId,
+};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::store::{endpoint, endpoint_headers, endpoint_secret, for_tenant};
 use crate::web::auth::TenantScope;
@@ -66,6 +68,7 @@ pub struct Endpoint {
     /// Also receive events marked stale (older than one already seen for their subject).
     pub include_stale: bool,
     pub ordering: Ordering,
+    pub payload_mode: PayloadMode,
     /// Deliveries in flight at once, per gateway process; `null`: the gateway's default.
     pub max_concurrency: Option<u32>,
     /// Since when every attempt has failed; `null` when the last one succeeded.
@@ -88,6 +91,7 @@ impl From<endpoint::Model> for Endpoint {
             disabled_reason: m.disabled_reason,
             include_stale: m.include_stale,
             ordering: m.ordering,
+            payload_mode: m.payload_mode,
             max_concurrency: m.max_concurrency.and_then(|n| u32::try_from(n).ok()),
             failing_since: m.failing_since,
             created_at: m.created_at,
@@ -135,6 +139,10 @@ pub struct CreateEndpoint {
     pub include_stale: bool,
     #[serde(default)]
     pub ordering: Ordering,
+    /// `full` (default): the normalized event with its patient data; `minimal`: ids, type,
+    /// status, times and links, and `dataref` to read the rest through the API.
+    #[serde(default)]
+    pub payload_mode: PayloadMode,
     /// Deliveries in flight at once (1 to 100), per gateway process; `0` or absent: the
     /// gateway's default.
     #[serde(default, deserialize_with = "crate::domain::numbers::optional_u32")]
@@ -161,6 +169,7 @@ pub struct UpdateEndpoint {
     pub rate_limit_per_second: Option<u32>,
     pub include_stale: Option<bool>,
     pub ordering: Option<Ordering>,
+    pub payload_mode: Option<PayloadMode>,
     /// `0` returns to the gateway's default.
     #[serde(default, deserialize_with = "crate::domain::numbers::optional_u32")]
     pub max_concurrency: Option<u32>,
@@ -313,6 +322,7 @@ async fn create_endpoint(
         disabled_reason: Set(None),
         include_stale: Set(input.include_stale),
         ordering: Set(input.ordering),
+        payload_mode: Set(input.payload_mode),
         max_concurrency: Set(input.max_concurrency.filter(|n| *n > 0).map(|n| n as i32)),
         failing_since: Set(None),
         created_at: Set(now),
@@ -412,6 +422,9 @@ async fn update_endpoint(
     }
     if let Some(o) = input.ordering {
         model.ordering = Set(o);
+    }
+    if let Some(m) = input.payload_mode {
+        model.payload_mode = Set(m);
     }
     if let Some(n) = input.max_concurrency {
         check_concurrency(n, &mut errors);
