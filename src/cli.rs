@@ -83,6 +83,10 @@ pub enum Command {
         /// A gateway setting for the run, e.g. `--set sqlite_synchronous=normal` (repeatable).
         #[arg(long, value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Store this many expired events first: the purger works through them during the run
+        /// (every second unless `--set purge_interval=...`).
+        #[arg(long, default_value_t = 0)]
+        purgeable: usize,
     },
     /// Manage API tokens (the first admin token comes from here).
     Token {
@@ -180,6 +184,7 @@ pub fn main() -> ExitCode {
                 wait,
                 rate,
                 set,
+                purgeable,
             } => {
                 bench(
                     crate::bench::Options {
@@ -190,6 +195,7 @@ pub fn main() -> ExitCode {
                         database_url,
                         wait: std::time::Duration::from_secs(wait),
                         rate,
+                        purgeable,
                         set: set
                             .iter()
                             .filter_map(|kv| {

@@ -2,6 +2,12 @@
 //! fresh database, onboards tenants whose endpoints point at a built-in sink on 127.0.0.1, sends
 //! signed VectorCare and Vital webhooks at a chosen concurrency, waits for every delivery, and
 //! reports throughput, latency, the gateway's peak memory, and any lost or duplicated delivery.
+//! With `--purgeable N` the purger works through N expired events meanwhile (`seed`).
+
+mod seed;
+mod sink;
+
+use sink::{sink_handler, Sink};
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -10,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -21,11 +27,11 @@ use crate::domain::SigningSecret;
 use crate::providers::vectorcare::simulate::sign as sign_vectorcare;
 use crate::providers::vital::simulate::sign as sign_vital;
 
-const PRIVATE_PEM: &str = include_str!("../tests/fixtures/keys/vectorcare_private.pem");
-const PUBLIC_PEM: &str = include_str!("../tests/fixtures/keys/vectorcare_public.pem");
+const PRIVATE_PEM: &str = include_str!("../../tests/fixtures/keys/vectorcare_private.pem");
+const PUBLIC_PEM: &str = include_str!("../../tests/fixtures/keys/vectorcare_public.pem");
 const VITAL_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-const BLS: &str = include_str!("../tests/fixtures/vectorcare/bls_broadcast_received.json");
-const ORDER: &str = include_str!("../tests/fixtures/vital/order_appointment_scheduled_bare.json");
+const BLS: &str = include_str!("../../tests/fixtures/vectorcare/bls_broadcast_received.json");
+const ORDER: &str = include_str!("../../tests/fixtures/vital/order_appointment_scheduled_bare.json");
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -40,6 +46,8 @@ pub struct Options {
     pub set: Vec<(String, String)>,
     /// Open-loop pacing: send this many webhooks per second (closed loop at `concurrency` when `None`).
     pub rate: Option<f64>,
+    /// Expired events stored before the timed phase, for the purger to work through during it.
+    pub purgeable: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,37 +70,12 @@ pub struct Report {
     pub lost: usize,
     pub duplicated: usize,
     pub cores: usize,
+    /// Expired events stored before the timed phase (`--purgeable`).
+    pub purgeable: usize,
+    /// How many of them the purger had purged when the last delivery arrived.
+    pub purged_during_run: u64,
 }
 
-#[derive(Default)]
-struct Sink {
-    /// (event id, delivery id, when)
-    got: Mutex<Vec<(String, String, Instant)>>,
-}
-
-async fn sink_handler(
-    req: HttpRequest,
-    body: web::Bytes,
-    sink: web::Data<Arc<Sink>>,
-) -> HttpResponse {
-    // Only the id: a sink that parsed the whole document would take CPU from the gateway it
-    // measures. The event's `id` is its first member named so (after `specversion`, and after
-    // `stale` when marked); should that change, the parse below still finds it.
-    let id = event_id(&body).unwrap_or_default();
-    let wid = req
-        .headers()
-        .get(crate::delivery::send::DELIVERY_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    sink.got
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push((id, wid, Instant::now()));
-    HttpResponse::NoContent().finish()
-}
-
-/// Sends one webhook; its event id, when it was sent and how long the acknowledgement took.
 async fn send(
     client: &reqwest::Client,
     p: &Prepared,
@@ -122,30 +105,6 @@ async fn send(
     // What failed, for whoever reads the run (never the body: it is patient data).
     eprintln!("bench: webhook {failed}");
     None
-}
-
-/// The CloudEvent's `id`: the first `"id":"…"` in the text, else a full parse.
-fn event_id(body: &[u8]) -> Option<String> {
-    const KEY: &[u8] = b"\"id\":\"";
-    let fast = body
-        .windows(KEY.len())
-        .position(|w| w == KEY)
-        .and_then(|at| {
-            let rest = &body[at + KEY.len()..];
-            let end = rest.iter().position(|b| *b == b'"')?;
-            std::str::from_utf8(&rest[..end]).ok()
-        })
-        .filter(|id| id.starts_with("evt_"));
-    match fast {
-        Some(id) => Some(id.to_owned()),
-        None => {
-            #[derive(serde::Deserialize)]
-            struct Id {
-                id: String,
-            }
-            serde_json::from_slice::<Id>(body).ok().map(|v| v.id)
-        }
-    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -354,6 +313,14 @@ async fn run_on(
     let sink_handle = server.handle();
     tokio::spawn(server);
 
+    let mut set = opts.set.clone();
+    if opts.purgeable > 0 && !set.iter().any(|(k, _)| k == "purge_interval") {
+        set.push(("purge_interval".into(), "1s".into()));
+    }
+    let opts = &Options {
+        set,
+        ..opts.clone()
+    };
     let gw = start_gateway(dir, database_url, key, &opts.set)?;
     let out = gateway_command(dir, database_url, key, &opts.set)?
         .args(["token", "create", "--role", "admin", "--name", "bench"])
@@ -413,6 +380,14 @@ async fn run_on(
         }
     }
 
+    let seeded = if opts.purgeable > 0 {
+        let db = seed::connect(dir, database_url).await?;
+        seed::insert(&db, "bench-0", opts.purgeable).await?;
+        eprintln!("bench: {} expired events stored for the purger", opts.purgeable);
+        Some(db)
+    } else {
+        None
+    };
     let prepared = prepare(opts, &gw.base)?;
     // Marks the start of the timed phase for anyone profiling the run (`perf record -a`).
     eprintln!("bench: {} webhooks signed; sending", prepared.len());
@@ -499,6 +474,10 @@ async fn run_on(
             duplicated += 1;
         }
     }
+    let purged_during_run = match &seeded {
+        Some(db) => seed::purged(db).await?,
+        None => 0,
+    };
     let mut lost = 0;
     let mut e2e = Vec::with_capacity(acks.len());
     for (id, sent, _) in &acks {
@@ -541,6 +520,8 @@ async fn run_on(
         lost,
         duplicated,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        purgeable: opts.purgeable,
+        purged_during_run,
     })
 }
 
@@ -552,7 +533,8 @@ pub fn table(r: &Report) -> String {
          ack latency       p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms\n\
          end to end        p50 {:.1} ms  p99 {:.1} ms\n\
          gateway peak RSS  {:.1} MB\n\
-         errors {}  lost {}  duplicated {}\n",
+         errors {}  lost {}  duplicated {}\n\
+         purged meanwhile  {} of {} expired events\n",
         r.backend,
         r.events,
         r.fanout,
@@ -570,29 +552,8 @@ pub fn table(r: &Report) -> String {
         r.gateway_peak_rss_mb,
         r.errors,
         r.lost,
-        r.duplicated
+        r.duplicated,
+        r.purged_during_run,
+        r.purgeable
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::event_id;
-
-    #[test]
-    fn the_sink_reads_the_event_id_whether_or_not_it_comes_first() {
-        assert_eq!(
-            event_id(br#"{"specversion":"1.0","id":"evt_1","providereventid":"x"}"#).as_deref(),
-            Some("evt_1")
-        );
-        assert_eq!(
-            event_id(br#"{"stale":true,"specversion":"1.0","id":"evt_2"}"#).as_deref(),
-            Some("evt_2")
-        );
-        // Another member's value spelled like an id, then the event's id, pretty-printed.
-        assert_eq!(
-            event_id(b"{\"data\": {\"id\":\"order-1\"}, \"id\": \"evt_3\"}").as_deref(),
-            Some("evt_3")
-        );
-        assert_eq!(event_id(b"not json"), None);
-    }
 }
