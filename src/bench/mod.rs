@@ -31,7 +31,8 @@ const PRIVATE_PEM: &str = include_str!("../../tests/fixtures/keys/vectorcare_pri
 const PUBLIC_PEM: &str = include_str!("../../tests/fixtures/keys/vectorcare_public.pem");
 const VITAL_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const BLS: &str = include_str!("../../tests/fixtures/vectorcare/bls_broadcast_received.json");
-const ORDER: &str = include_str!("../../tests/fixtures/vital/order_appointment_scheduled_bare.json");
+const ORDER: &str =
+    include_str!("../../tests/fixtures/vital/order_appointment_scheduled_bare.json");
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -383,7 +384,10 @@ async fn run_on(
     let seeded = if opts.purgeable > 0 {
         let db = seed::connect(dir, database_url).await?;
         seed::insert(&db, "bench-0", opts.purgeable).await?;
-        eprintln!("bench: {} expired events stored for the purger", opts.purgeable);
+        eprintln!(
+            "bench: {} expired events stored for the purger",
+            opts.purgeable
+        );
         Some(db)
     } else {
         None

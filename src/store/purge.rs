@@ -4,6 +4,8 @@
 //! attempts), so counts, timelines and audits still add up. An event with a delivery still
 //! pending keeps its payload until the delivery ends: that is what would be sent.
 //!
+//! A deleted tenant's rows are removed the same way (`remove_deleted_batch`), its own row last.
+//!
 //! Purging runs in small batches, each its own short write (SQLite's writers take turns through
 //! the [`WriteGate`]), so acknowledgements never wait behind a long purge.
 
@@ -153,6 +155,44 @@ async fn strip(
     Ok(done.rows_affected)
 }
 
+/// Removes up to `limit` events of a deleted tenant, with their deliveries and attempts (the
+/// database cascades); once none is left, the tenant's own row and what hangs on it
+/// (connections, keys, endpoints, tokens, subject heads, provider actions). Answers how many
+/// events went, and whether the tenant is gone.
+pub async fn remove_deleted_batch(
+    db: &DatabaseConnection,
+    gate: &WriteGate,
+    tenant: &TenantId,
+    limit: u64,
+) -> Result<(u64, bool), DbErr> {
+    let ids: Vec<EventId> = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .filter(event::Column::TenantId.eq(tenant.clone()))
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let turn = gate.enter().await;
+    let txn = super::begin_write(turn.db).await?;
+    if ids.is_empty() {
+        tenant::Entity::delete_many()
+            .filter(tenant::Column::Id.eq(tenant.clone()))
+            .filter(tenant::Column::DeletedAt.is_not_null())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        return Ok((0, true));
+    }
+    let done = event::Entity::delete_many()
+        .filter(event::Column::Id.is_in(ids))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok((done.rows_affected, false))
+}
+
 /// The purger: every tenant's events past retention, batch after batch. It remembers, per
 /// tenant, the last event before which everything is purged, so a pass does not walk the
 /// purged history again.
@@ -205,15 +245,20 @@ impl Purger {
 
     /// One pass over every tenant as of `now`; answers how many events were purged.
     pub async fn pass(&mut self, now: DateTime<Utc>) -> Result<u64, DbErr> {
-        let tenants: Vec<(TenantId, Option<i32>)> = tenant::Entity::find()
+        let tenants: Vec<(TenantId, Option<i32>, Option<DateTime<Utc>>)> = tenant::Entity::find()
             .select_only()
             .column(tenant::Column::Id)
             .column(tenant::Column::RetentionDays)
+            .column(tenant::Column::DeletedAt)
             .into_tuple()
             .all(&self.db)
             .await?;
         let mut total = 0;
-        for (tenant, days) in tenants {
+        for (tenant, days, deleted) in tenants {
+            if deleted.is_some() {
+                self.remove_tenant(&tenant).await?;
+                continue;
+            }
             let days = days
                 .and_then(|d| u32::try_from(d).ok())
                 .unwrap_or(self.settings.default_days);
@@ -224,6 +269,22 @@ impl Purger {
             total += self.purge_tenant(&tenant, cutoff, now).await?;
         }
         Ok(total)
+    }
+
+    /// A deleted tenant's rows, batch after batch, the tenant's row last.
+    async fn remove_tenant(&mut self, tenant: &TenantId) -> Result<(), DbErr> {
+        let mut removed = 0;
+        loop {
+            let (n, gone) =
+                remove_deleted_batch(&self.db, &self.gate, tenant, self.settings.batch).await?;
+            removed += n;
+            if gone {
+                self.purged_through.remove(tenant);
+                tracing::info!(tenant = %tenant, events = removed, "removed a deleted tenant");
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     async fn purge_tenant(

@@ -1,6 +1,7 @@
 //! Payloads sealed per tenant: destroying a data key shreds what it sealed at once (reads,
 //! deliveries, redelivery), new events get a new key, a key destroyed behind this process's
-//! back is never written under, deleting a tenant destroys its keys, and payloads stored before
+//! back is never written under, deleting a tenant destroys its keys at once and removes its rows
+//! in batches, and payloads stored before
 //! sealing are sealed in the background and read the same.
 
 use sea_orm::sea_query::Expr;
@@ -133,21 +134,94 @@ async fn a_key_destroyed_behind_this_process_is_never_written_under() {
 }
 
 #[tokio::test]
-async fn deleting_a_tenant_destroys_its_data_keys_in_the_same_transaction() {
+async fn a_deleted_tenant_is_gone_at_once_its_keys_destroyed_and_its_rows_removed_in_batches() {
     let s = setup_with(|_| {}).await;
-    let first = s.event(1, "VC-DELETE-1").await;
+    let receiver = Receiver::start().await;
+    s.endpoint(&receiver.url, json!({})).await;
+    let mut first = String::new();
+    for n in 1..=5 {
+        first = s.event(n, &format!("VC-DELETE-{n}")).await;
+    }
+    assert_eq!(s.drain().await, 5);
     let tenant: TenantId = row(&s, &first).await.tenant_id;
     let res = s.app.delete_as("/api/v1/tenants/acme", &s.admin).await;
     assert_eq!(res.status().as_u16(), 204);
-    let left = data_key::Entity::find()
-        .filter(data_key::Column::TenantId.eq(tenant))
+
+    // Gone from the API and the webhook URL at once; its slug is free again.
+    assert_problem(
+        s.app.get_as("/api/v1/tenants/acme", &s.admin).await,
+        404,
+        "not_found",
+    )
+    .await;
+    let body = crate::webhooks::vectorcare_event(
+        "01JN0000000000000000000099",
+        "VC-DELETE-9",
+        "ASSIGNED",
+        "REQUEST_DATA_UPDATED",
+    );
+    let res = s
+        .app
+        .post_vectorcare(
+            "/webhooks/vectorcare/acme",
+            &body,
+            crate::webhooks::VECTORCARE_PRIVATE_PEM,
+        )
+        .await;
+    assert_problem(res, 404, "tenant_not_found").await;
+    let listed = get(&s, "/api/v1/tenants").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "{listed}");
+    let again = s.app.create_tenant(&s.admin, "acme", None).await;
+    assert_ne!(again["id"].as_str(), Some(tenant.as_str()));
+    let keys = data_key::Entity::find()
+        .filter(data_key::Column::TenantId.eq(tenant.clone()))
         .all(&s.app.state.db)
         .await
         .unwrap();
-    assert_eq!(left.len(), 1);
-    assert!(left
+    assert_eq!(keys.len(), 1);
+    assert!(keys
         .iter()
         .all(|k| k.sealed.is_none() && k.destroyed_at.is_some()));
+
+    // Its rows go in bounded batches, the tenant's own row last.
+    let gate = gateway::store::WriteGate::open(&s.app.state.settings, &s.app.state.db)
+        .await
+        .unwrap();
+    let mut batches = Vec::new();
+    loop {
+        let (n, gone) =
+            gateway::store::purge::remove_deleted_batch(&s.app.state.db, &gate, &tenant, 2)
+                .await
+                .unwrap();
+        batches.push(n);
+        if gone {
+            break;
+        }
+    }
+    assert_eq!(batches, [2, 2, 1, 0]);
+    let db = &s.app.state.db;
+    let events = event::Entity::find()
+        .filter(event::Column::TenantId.eq(tenant.clone()))
+        .all(db)
+        .await
+        .unwrap();
+    assert!(events.is_empty());
+    let deliveries = gateway::store::delivery::Entity::find()
+        .filter(gateway::store::delivery::Column::TenantId.eq(tenant.clone()))
+        .all(db)
+        .await
+        .unwrap();
+    let attempts = gateway::store::delivery_attempt::Entity::find()
+        .filter(gateway::store::delivery_attempt::Column::TenantId.eq(tenant.clone()))
+        .all(db)
+        .await
+        .unwrap();
+    assert!(deliveries.is_empty() && attempts.is_empty());
+    let row = gateway::store::tenant::Entity::find_by_id(tenant)
+        .one(db)
+        .await
+        .unwrap();
+    assert!(row.is_none(), "the tenant's row goes last");
 }
 
 #[tokio::test]

@@ -4,8 +4,7 @@ use actix_web::http::header;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -174,7 +173,7 @@ async fn list_tenants(
     filter: web::Query<TenantFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit()?;
-    let mut query = tenant::Entity::find().order_by_asc(tenant::Column::Id);
+    let mut query = tenant::live().order_by_asc(tenant::Column::Id);
     if let Some(own) = principal.tenant() {
         query = query.filter(tenant::Column::Id.eq(own.clone()));
     }
@@ -245,6 +244,7 @@ async fn create_tenant(
         retention_days: Set(retention_days),
         created_at: Set(now),
         updated_at: Set(now),
+        deleted_at: Set(None),
     }
     .insert(&state.db)
     .await?;
@@ -332,8 +332,11 @@ async fn update_tenant(
 
 /// Delete a tenant
 ///
-/// Admin only. Deletes the tenant with its provider connections, endpoints and tokens. Its data
-/// keys are destroyed in the same transaction: every payload it stored is unreadable at once.
+/// Admin only. The tenant is gone at once: every route and its webhook URL answer 404, its tokens
+/// no longer work, its slug and customer id are free for a new tenant, and its data keys are
+/// destroyed in the same transaction, so every payload it stored is unreadable from then on.
+/// Its rows (events, deliveries, attempts, connections, endpoints, tokens) are then removed in
+/// the background in bounded batches, so deleting a large tenant never stalls ingestion.
 #[utoipa::path(
     tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id (`tn_...`) or slug")),
@@ -348,9 +351,7 @@ async fn delete_tenant(
     scope.principal.require_admin()?;
     let txn = crate::store::begin_write(&state.db).await?;
     crate::store::data_key::destroy_all(&txn, &scope.tenant.id).await?;
-    tenant::Entity::delete_by_id(scope.tenant.id)
-        .exec(&txn)
-        .await?;
+    tenant::mark_deleted(&txn, &scope.tenant.id).await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
