@@ -188,8 +188,9 @@ fn start_gateway(
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 if v["fields"]["message"] == "listening" {
                     let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
-                } else if v["level"] == "ERROR" {
-                    // The gateway's own errors explain a failed run; they are shown as they come.
+                } else if v["level"] == "ERROR" || v["level"] == "WARN" {
+                    // The gateway's own errors and warnings explain a failed run (a 503, say);
+                    // they are shown as they come.
                     eprintln!("gateway: {line}");
                 }
             }
