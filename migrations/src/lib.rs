@@ -16,7 +16,7 @@ mod m20261201_000010_retention;
 mod m20261201_000011_access_log;
 mod m20261201_000012_sealed_payloads;
 mod m20261201_000013_payload_mode;
-mod m20261201_000014_tenant_deletion;
+mod m20261201_000014_deletions;
 
 pub struct Migrator;
 
@@ -37,7 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_access_log::Migration),
             Box::new(m20261201_000012_sealed_payloads::Migration),
             Box::new(m20261201_000013_payload_mode::Migration),
-            Box::new(m20261201_000014_tenant_deletion::Migration),
+            Box::new(m20261201_000014_deletions::Migration),
         ]
     }
 }

@@ -307,6 +307,10 @@ impl Dispatcher {
             return Ok(());
         };
         let ep = &snap.ep;
+        if ep.deleted_at.is_some() {
+            // In memory when its endpoint was deleted: it ends as the others did.
+            return self.queue.give_up(&c.id, endpoint::DELETED).await;
+        }
         if !ep.enabled || snap.tenant_disabled {
             // Disabled (the endpoint or its tenant) since the delivery was handed off: it waits
             // in the queue, which claims nothing of a disabled endpoint or tenant.

@@ -21,7 +21,7 @@ pub struct Disclosure {
     /// The event's normalized type.
     pub event_type: String,
     pub endpoint_id: EndpointId,
-    /// The receiving host (`null` if the endpoint was deleted since).
+    /// The receiving host (also of an endpoint deleted since).
     pub endpoint_host: Option<String>,
     pub delivery_id: DeliveryId,
     /// 1 for the first attempt of the delivery.
@@ -76,7 +76,7 @@ pub async fn for_subject(
         .collect();
     let endpoint_ids: Vec<EndpointId> = deliveries.iter().map(|d| d.endpoint_id.clone()).collect();
     let hosts: HashMap<EndpointId, Option<String>> = scope
-        .endpoints()
+        .endpoints_ever()
         .select_only()
         .column(endpoint::Column::Id)
         .column(endpoint::Column::Url)

@@ -30,6 +30,9 @@ pub struct Model {
     pub failing_since: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Deleted: gone from the API and never sent to again; the row stays for the accounting of
+    /// disclosures.
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -45,6 +48,7 @@ pub async fn find_for_tenant(
 ) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id.clone())
         .filter(Column::TenantId.eq(tenant.clone()))
+        .filter(Column::DeletedAt.is_null())
         .one(db)
         .await
 }
@@ -68,4 +72,41 @@ pub async fn enabled_of_tenants(
         .filter(Column::Enabled.eq(true))
         .all(db)
         .await
+}
+
+/// Why the pending deliveries of a deleted endpoint ended.
+pub const DELETED: &str = "the endpoint was deleted";
+
+/// Deletes an endpoint but keeps its row, deliveries and attempts (the accounting of
+/// disclosures names it): disabled, marked deleted, its secrets and headers erased, and its
+/// pending deliveries ended as dead.
+pub async fn mark_deleted(db: &impl ConnectionTrait, id: &EndpointId) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    let now = chrono::Utc::now();
+    Entity::update_many()
+        .col_expr(Column::DeletedAt, Expr::value(now))
+        .col_expr(Column::Enabled, Expr::value(false))
+        .col_expr(Column::DisabledReason, Expr::value(DELETED))
+        .col_expr(Column::Headers, Expr::value(serde_json::json!({})))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id.clone()))
+        .exec(db)
+        .await?;
+    super::endpoint_secret::Entity::delete_many()
+        .filter(super::endpoint_secret::Column::EndpointId.eq(id.clone()))
+        .exec(db)
+        .await?;
+    super::delivery::Entity::update_many()
+        .col_expr(
+            super::delivery::Column::Status,
+            Expr::value(crate::domain::DeliveryStatus::Dead),
+        )
+        .col_expr(super::delivery::Column::LastError, Expr::value(DELETED))
+        .col_expr(super::delivery::Column::CompletedAt, Expr::value(now))
+        .col_expr(super::delivery::Column::UpdatedAt, Expr::value(now))
+        .filter(super::delivery::Column::EndpointId.eq(id.clone()))
+        .filter(super::delivery::Column::Status.eq(crate::domain::DeliveryStatus::Pending))
+        .exec(db)
+        .await?;
+    Ok(())
 }

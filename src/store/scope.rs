@@ -21,7 +21,14 @@ impl ForTenant<'_> {
         event::Entity::find().filter(event::Column::TenantId.eq(self.0.clone()))
     }
 
+    /// The tenant's endpoints, deleted ones excepted.
     pub fn endpoints(self) -> Select<endpoint::Entity> {
+        self.endpoints_ever()
+            .filter(endpoint::Column::DeletedAt.is_null())
+    }
+
+    /// Deleted endpoints too: what the accounting of disclosures names.
+    pub fn endpoints_ever(self) -> Select<endpoint::Entity> {
         endpoint::Entity::find().filter(endpoint::Column::TenantId.eq(self.0.clone()))
     }
 

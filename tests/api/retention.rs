@@ -246,3 +246,74 @@ async fn a_subjects_disclosures_list_every_attempt_to_every_endpoint_and_outlive
     let res = s.app.get_as(path, &token).await;
     assert_eq!(res.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn disclosures_outlive_the_endpoint_which_once_deleted_is_never_sent_to_again() {
+    let s = setup_with(|_| {}).await;
+    let rx = Receiver::start().await;
+    let ep = s.endpoint(&rx.url, json!({})).await;
+    let id = ep["id"].as_str().unwrap().to_owned();
+    s.event(1, "VC-GONE-1").await;
+    assert_eq!(s.drain().await, 1);
+    // Delivered once; a second event waits in the queue when the endpoint is deleted.
+    s.event(2, "VC-GONE-1").await;
+    let path = format!("/api/v1/tenants/acme/endpoints/{id}");
+    assert_eq!(
+        s.app.delete_as(&path, &s.admin).await.status().as_u16(),
+        204
+    );
+    assert_problem(s.app.get_as(&path, &s.admin).await, 404, "not_found").await;
+    let listed: Value = s
+        .app
+        .get_as("/api/v1/tenants/acme/endpoints", &s.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0);
+
+    s.drain().await;
+    assert_eq!(rx.received().len(), 1, "nothing is sent after the deletion");
+    let deliveries = s.deliveries("").await;
+    let waiting: Vec<&Value> = deliveries
+        .iter()
+        .filter(|d| d["status"] == "dead")
+        .collect();
+    assert_eq!(waiting.len(), 1, "{deliveries:?}");
+    assert_eq!(waiting[0]["last_error"], "the endpoint was deleted");
+    let res = s
+        .app
+        .post_as(
+            &format!(
+                "/api/v1/tenants/acme/deliveries/{}/redeliver",
+                waiting[0]["id"].as_str().unwrap()
+            ),
+            &s.admin,
+            json!({}),
+        )
+        .await;
+    assert_problem(res, 409, "conflict").await;
+
+    // Its signing secrets are erased; the accounting still names it.
+    let secrets = gateway::store::endpoint_secret::Entity::find()
+        .filter(gateway::store::endpoint_secret::Column::EndpointId.eq(id.clone()))
+        .all(&s.app.state.db)
+        .await
+        .unwrap();
+    assert!(secrets.is_empty());
+    let list: Value = s
+        .app
+        .get_as(
+            "/api/v1/tenants/acme/subjects/VC-GONE-1/disclosures",
+            &s.admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rows = list["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert_eq!(rows[0]["endpoint_id"], id.as_str());
+    assert_eq!(rows[0]["endpoint_host"], "127.0.0.1");
+    assert_eq!(rows[0]["outcome"], "delivered");
+}

@@ -269,12 +269,13 @@ async fn get_delivery(
 /// Redeliver a delivery
 ///
 /// Schedules it again now, whatever its state (a `succeeded` one is sent once more); its attempt
-/// log continues.
+/// log continues. A delivery to a deleted endpoint cannot be sent again (`409 conflict`).
 #[utoipa::path(
     tag = "deliveries",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("delivery" = DeliveryId, Path, description = "Delivery id")),
     responses(
         (status = 202, body = Delivery),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the delivery's endpoint was deleted (`conflict`)"),
         (status = 410, body = Problem, content_type = "application/problem+json", description = "the event's payload was purged (`event_purged`) or shredded (`payload_shredded`)"),
         CommonErrors
     ),
@@ -288,6 +289,15 @@ async fn redeliver(
 ) -> Result<HttpResponse, ApiError> {
     let d = find(&state, &scope, &path.1).await?;
     require_held(payload::held(&state.db, &d.event_id).await?)?;
+    if endpoint::find_for_tenant(&state.db, scope.id(), &d.endpoint_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::Conflict {
+            field: "endpoint_id".into(),
+            message: "the delivery's endpoint was deleted; it cannot be sent again".into(),
+        });
+    }
     let mut m: delivery::ActiveModel = d.into();
     let now = Utc::now();
     m.status = Set(DeliveryStatus::Pending.to_owned());

@@ -327,6 +327,7 @@ async fn create_endpoint(
         failing_since: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        deleted_at: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -446,6 +447,10 @@ async fn update_endpoint(
 }
 
 /// Delete an endpoint
+///
+/// The endpoint is gone from the API and never sent to again; its signing secrets and headers are
+/// erased and its pending deliveries end as `dead`. Its deliveries and attempts stay, so the
+/// accounting of disclosures still names where each subject's data went.
 #[utoipa::path(
     tag = "endpoints",
     params(
@@ -462,9 +467,9 @@ async fn delete_endpoint(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let model = find(&state, &scope, &path.1).await?;
-    endpoint::Entity::delete_by_id(model.id)
-        .exec(&state.db)
-        .await?;
+    let txn = crate::store::begin_write(&state.db).await?;
+    endpoint::mark_deleted(&txn, &model.id).await?;
+    txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
