@@ -83,6 +83,10 @@ async fn open(settings: &Settings, connections: u32) -> anyhow::Result<DatabaseC
                     .create_if_missing(true)
                     // Statement journals of multi-row statements stay in memory, not temp files.
                     .pragma("temp_store", "memory")
+                    // What the purger and deletions remove (through the pool) is overwritten
+                    // with zeros, not left readable in free pages. The outbox's own connection
+                    // only adds and updates rows, and keeps SQLite's default.
+                    .pragma("secure_delete", "on")
             });
             o
         }
