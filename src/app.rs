@@ -27,19 +27,6 @@ use crate::web::auth::jwt::JwtKeys;
 use crate::web::{build_app, AppState};
 use crate::{outbox, tls};
 
-pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
-    load_key(&settings.master_key)
-}
-
-/// The key being rotated away from, when one is configured.
-pub fn load_previous_master_key(settings: &Settings) -> anyhow::Result<Option<MasterKey>> {
-    settings
-        .master_key_previous
-        .as_ref()
-        .map(|source| load_key(source).context("GATEWAY_MASTER_KEY_PREVIOUS"))
-        .transpose()
-}
-
 fn load_key(source: &MasterKeySource) -> anyhow::Result<MasterKey> {
     match source {
         MasterKeySource::Inline(text) => MasterKey::from_base64(text.expose_secret())
@@ -75,8 +62,13 @@ pub struct Keys {
 impl Keys {
     /// The configured keys, without the database.
     pub fn load(settings: &Settings) -> anyhow::Result<Self> {
-        let master = load_master_key(settings)?;
-        let previous = load_previous_master_key(settings)?;
+        let master = load_key(&settings.master_key)?;
+        // The key being rotated away from, when one is configured.
+        let previous = settings
+            .master_key_previous
+            .as_ref()
+            .map(|source| load_key(source).context("GATEWAY_MASTER_KEY_PREVIOUS"))
+            .transpose()?;
         let cipher = Arc::new(Cipher::rotating(&master, previous.as_ref()));
         Ok(Self {
             master,

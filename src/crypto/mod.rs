@@ -184,10 +184,7 @@ pub(crate) fn open_with(
 
 impl Cipher {
     pub fn new(master: &MasterKey) -> Self {
-        Self {
-            current: secrets_cipher(master),
-            previous: None,
-        }
+        Self::rotating(master, None)
     }
 
     /// Seals under `master`, opens under `master` or `previous` (a rotation in progress).

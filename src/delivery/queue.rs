@@ -276,11 +276,7 @@ impl Queue {
     pub async fn give_up(&self, id: &DeliveryId, reason: &str) -> Result<(), DbErr> {
         let now = Utc::now();
         let turn = self.gate.enter().await;
-        delivery::Entity::update_many()
-            .col_expr(delivery::Column::Status, Expr::value(DeliveryStatus::Dead))
-            .col_expr(delivery::Column::LastError, Expr::value(reason))
-            .col_expr(delivery::Column::CompletedAt, Expr::value(now))
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+        delivery::end_pending(reason, now)
             .col_expr(
                 delivery::Column::LeasedUntil,
                 Expr::value(Option::<DateTime<Utc>>::None),
@@ -290,7 +286,6 @@ impl Queue {
                 Expr::value(Option::<String>::None),
             )
             .filter(delivery::Column::Id.eq(id.clone()))
-            .filter(delivery::Column::Status.eq(DeliveryStatus::Pending))
             .exec(turn.db)
             .await?;
         Ok(())

@@ -27,3 +27,16 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Ends pending deliveries as dead without an attempt (what they would send, or where, is
+/// gone), with the reason; the caller says which.
+pub fn end_pending(reason: &str, now: DateTimeUtc) -> sea_orm::UpdateMany<Entity> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::QueryFilter;
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(DeliveryStatus::Dead))
+        .col_expr(Column::LastError, Expr::value(reason))
+        .col_expr(Column::CompletedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Status.eq(DeliveryStatus::Pending))
+}

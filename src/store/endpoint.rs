@@ -96,16 +96,8 @@ pub async fn mark_deleted(db: &impl ConnectionTrait, id: &EndpointId) -> Result<
         .filter(super::endpoint_secret::Column::EndpointId.eq(id.clone()))
         .exec(db)
         .await?;
-    super::delivery::Entity::update_many()
-        .col_expr(
-            super::delivery::Column::Status,
-            Expr::value(crate::domain::DeliveryStatus::Dead),
-        )
-        .col_expr(super::delivery::Column::LastError, Expr::value(DELETED))
-        .col_expr(super::delivery::Column::CompletedAt, Expr::value(now))
-        .col_expr(super::delivery::Column::UpdatedAt, Expr::value(now))
+    super::delivery::end_pending(DELETED, now)
         .filter(super::delivery::Column::EndpointId.eq(id.clone()))
-        .filter(super::delivery::Column::Status.eq(crate::domain::DeliveryStatus::Pending))
         .exec(db)
         .await?;
     Ok(())
