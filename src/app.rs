@@ -152,9 +152,18 @@ pub fn assemble(
         outbox,
         metrics.clone(),
     );
+    let monitor = delivery::monitor::Monitor::new(
+        db.clone(),
+        settings.monitor.clone(),
+        dispatcher.clone(),
+        metrics.clone(),
+        settings.delivery.timeout,
+    );
     AppState {
         ingest: Arc::new(ingest),
         delivery: dispatcher,
+        monitor,
+        verification_watch: Default::default(),
         db,
         cipher,
         jwt: Arc::new(jwt),
@@ -221,6 +230,9 @@ impl Application {
             crate::config::DatabaseTarget::Sqlite { .. } => None,
         };
         state.delivery.spawn(listen_url, state.shutdown.clone());
+        if state.settings.delivery.enabled {
+            state.monitor.spawn(state.shutdown.clone());
+        }
         store::spawn_checkpointer(&state.settings, &gate, state.shutdown.clone())?;
         store::purge::spawn_purger(
             state.db.clone(),

@@ -17,6 +17,7 @@ mod m20261201_000011_access_log;
 mod m20261201_000012_sealed_payloads;
 mod m20261201_000013_payload_mode;
 mod m20261201_000014_deletions;
+mod m20261201_000015_delivery_guarantees;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_sealed_payloads::Migration),
             Box::new(m20261201_000013_payload_mode::Migration),
             Box::new(m20261201_000014_deletions::Migration),
+            Box::new(m20261201_000015_delivery_guarantees::Migration),
         ]
     }
 }

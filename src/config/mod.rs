@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 mod delivery;
+mod monitor;
 mod retention;
 pub use delivery::DeliverySettings;
+pub use monitor::MonitorSettings;
 pub use retention::{RetentionSettings, RETENTION_DAYS};
 
 /// What the configuration layers say, before validation.
@@ -82,6 +84,13 @@ pub struct RawSettings {
     /// An HTTP(S) proxy for every outbound call (callbacks and provider calls); empty: none.
     /// The environment's `HTTP_PROXY`/`HTTPS_PROXY` are never used.
     pub outbound_proxy: String,
+    pub monitor_interval: String,
+    pub operator_url: String,
+    pub operator_secret: String,
+    pub alert_failures: u32,
+    pub alert_backlog: u64,
+    pub alert_oldest_pending: String,
+    pub alert_verification_failures: u32,
 }
 
 impl Default for RawSettings {
@@ -137,6 +146,13 @@ impl Default for RawSettings {
             ssrf_allowlist: String::new(),
             ssrf_resolve: String::new(),
             outbound_proxy: String::new(),
+            monitor_interval: "5s".into(),
+            operator_url: String::new(),
+            operator_secret: String::new(),
+            alert_failures: 5,
+            alert_backlog: 1000,
+            alert_oldest_pending: "15m".into(),
+            alert_verification_failures: 20,
         }
     }
 }
@@ -261,6 +277,7 @@ pub struct Settings {
     pub provider_timeout: Duration,
     pub delivery: DeliverySettings,
     pub retention: RetentionSettings,
+    pub monitor: MonitorSettings,
 }
 
 impl Settings {
@@ -295,6 +312,7 @@ impl Settings {
     pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
         let delivery = DeliverySettings::from_raw(&raw)?;
         let retention = RetentionSettings::from_raw(&raw)?;
+        let monitor = MonitorSettings::from_raw(&raw)?;
         let listen: SocketAddr = raw.listen.trim().parse().map_err(|e| {
             invalid(
                 "listen",
@@ -513,6 +531,7 @@ impl Settings {
             provider_timeout: parse_duration("provider_timeout", &raw.provider_timeout)?,
             delivery,
             retention,
+            monitor,
         })
     }
 }

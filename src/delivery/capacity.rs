@@ -50,6 +50,20 @@ impl Capacity {
         self.backlog.load(Ordering::SeqCst)
     }
 
+    /// The endpoints whose every slot here is taken: the next claim passes them over (at most
+    /// a hundred, the busiest first found).
+    pub(super) fn busy_endpoints(&self) -> Vec<EndpointId> {
+        let map = self
+            .endpoint_slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, (_, s))| s.available_permits() == 0)
+            .map(|(id, _)| id.clone())
+            .take(100)
+            .collect()
+    }
+
     pub(super) fn endpoint_slot(&self, ep: &endpoint::Model) -> Arc<Semaphore> {
         let cap = ep
             .max_concurrency

@@ -11,6 +11,7 @@
 
 pub mod capacity;
 pub mod endpoints;
+pub mod monitor;
 pub mod policy;
 pub mod queue;
 pub mod send;
@@ -29,7 +30,7 @@ use crate::config::DeliverySettings;
 use crate::crypto::Cipher;
 use crate::domain::{DeliveryStatus, Ordering};
 use crate::metrics::Metrics;
-use crate::store::endpoint;
+use crate::store::{self, endpoint};
 
 pub use capacity::{Capacity, Handed, Reserved};
 pub use endpoints::Snapshot;
@@ -159,7 +160,8 @@ impl Dispatcher {
                 }
                 let limit = free.min(200);
                 self.capacity.clear_backlog();
-                let claimed = match self.queue.claim(limit as u64).await {
+                let busy = self.capacity.busy_endpoints();
+                let claimed = match self.queue.claim(limit as u64, &busy).await {
                     Ok(c) if c.len() == limit => {
                         self.capacity.mark_backlog();
                         c
@@ -211,7 +213,7 @@ impl Dispatcher {
     pub async fn drain(self: &Arc<Self>) -> usize {
         let mut total = 0;
         loop {
-            let claimed = match self.queue.claim(200).await {
+            let claimed = match self.queue.claim(200, &[]).await {
                 Ok(c) if !c.is_empty() => c,
                 _ => return total,
             };
@@ -223,7 +225,21 @@ impl Dispatcher {
 
     /// Leases up to `limit` due deliveries (see [`queue::Queue::claim`]).
     pub async fn claim(&self, limit: u64) -> Result<Vec<Claimed>, DbErr> {
-        self.queue.claim(limit).await
+        self.queue.claim(limit, &[]).await
+    }
+
+    /// Loads the payloads of deliveries read outside the workers (a pull endpoint's reads).
+    pub async fn load_payloads(&self, claimed: &mut [Claimed]) -> Result<(), DbErr> {
+        self.queue.load_payloads(claimed).await
+    }
+
+    /// The body a delivery sends in `mode`, numbered; `None` when its payload is gone.
+    pub fn body_of(&self, c: &Claimed, mode: crate::domain::PayloadMode) -> Option<Vec<u8>> {
+        let body = c.payload.as_ref()?.body_for(mode, &self.api_url);
+        Some(match c.seq {
+            Some(seq) => send::with_sequence(body, seq),
+            None => body.to_vec(),
+        })
     }
 
     /// Something may be due in the queue: the workers look.
@@ -332,10 +348,25 @@ impl Dispatcher {
             self.defer(c, wait.max(Duration::from_millis(5))).await?;
             return Ok(());
         }
-        let Some(p) = &c.payload else {
+        let (Some(p), Some(body)) = (&c.payload, self.body_of(c, ep.payload_mode)) else {
             drop(permit);
             return self.queue.give_up(&c.id, SHREDDED).await;
         };
+        if c.attempts > 0
+            && ep.supersede
+            && ep.ordering != Ordering::FifoSubject
+            && store::delivery::newer_delivered(self.queue.db(), &c.id).await?
+        {
+            drop(permit);
+            return self
+                .queue
+                .end(
+                    &c.id,
+                    DeliveryStatus::Superseded,
+                    store::delivery::SUPERSEDED,
+                )
+                .await;
+        }
         let received_at = p.received_at;
         let outcome = self
             .sender
@@ -343,7 +374,8 @@ impl Dispatcher {
                 url: ep.url.as_str(),
                 webhook_id: c.event_id.as_str(),
                 delivery_id: Some(c.id.as_str()),
-                body: p.body_for(ep.payload_mode, &self.api_url),
+                sequence: c.seq,
+                body: &body,
                 keys: &snap.keys,
                 extra_headers: &snap.headers,
             })
@@ -375,6 +407,44 @@ impl Dispatcher {
         }
     }
 
+    /// The alerts an outcome raises: a delivery died (one per endpoint a minute), the
+    /// endpoint was disabled. An alert not written is logged; the outcome stands.
+    async fn alert(
+        &self,
+        ep: &endpoint::Model,
+        status: DeliveryStatus,
+        disabled: Option<String>,
+        now: DateTime<Utc>,
+    ) {
+        use crate::domain::AlertKind;
+        let mut raise = Vec::new();
+        if status == DeliveryStatus::Dead {
+            raise.push(store::alert::Raise {
+                kind: AlertKind::DeliveryDead,
+                dedupe_key: format!("delivery_dead:{}:{}", ep.id, now.format("%Y-%m-%dT%H:%M")),
+                tenant_id: Some(ep.tenant_id.clone()),
+                endpoint_id: Some(ep.id.clone()),
+                summary: format!("a delivery to endpoint {} died", ep.id),
+                detail: serde_json::json!({}),
+            });
+        }
+        if let Some(reason) = disabled {
+            raise.push(store::alert::Raise {
+                kind: AlertKind::EndpointDisabled,
+                dedupe_key: format!("endpoint_disabled:{}:{}", ep.id, now.timestamp_millis()),
+                tenant_id: Some(ep.tenant_id.clone()),
+                endpoint_id: Some(ep.id.clone()),
+                summary: format!("endpoint {} was disabled", ep.id),
+                detail: serde_json::json!({"reason": reason}),
+            });
+        }
+        for a in raise {
+            if let Err(e) = monitor::raise(self.queue.db(), &self.metrics, a).await {
+                tracing::warn!(error = %e, endpoint = %ep.id, "raising an alert failed");
+            }
+        }
+    }
+
     async fn record(
         &self,
         c: &Claimed,
@@ -401,14 +471,18 @@ impl Dispatcher {
         );
         let status = plan.status;
         let had_change = plan.endpoint_change.is_some();
-        if let Some(EndpointChange::Failing {
-            disable: Some(reason),
-            ..
-        }) = &plan.endpoint_change
-        {
-            tracing::warn!(endpoint = %ep.id, reason = reason.as_str(), "endpoint disabled");
-        }
+        let disabled = match &plan.endpoint_change {
+            Some(EndpointChange::Failing {
+                disable: Some(reason),
+                ..
+            }) => {
+                tracing::warn!(endpoint = %ep.id, reason = reason.as_str(), "endpoint disabled");
+                Some(reason.clone())
+            }
+            _ => None,
+        };
         self.record_until(plan, deadline).await?;
+        self.alert(ep, status, disabled, now).await;
         if had_change {
             // failing_since or enabled changed: the next delivery must see it.
             self.endpoints.forget(&ep.id);

@@ -30,6 +30,8 @@ pub struct Claimed {
     pub event_id: EventId,
     pub endpoint_id: EndpointId,
     pub attempts: i32,
+    /// Its number in the endpoint's sequence, sent in the body (`endpointseq`) and a header.
+    pub seq: Option<i64>,
     /// The body to send, loaded once per event for the whole claimed batch; `None` when the
     /// event's payload can no longer be read (its data key was destroyed).
     pub payload: Option<Arc<Payload>>,
@@ -135,10 +137,12 @@ impl Queue {
         &self.db
     }
 
-    /// Leases up to `limit` due deliveries of enabled endpoints of enabled tenants (a disabled
-    /// one's deliveries are kept and wait). A FIFO endpoint's delivery is due
-    /// only when no earlier delivery of the same subject is still pending.
-    pub async fn claim(&self, limit: u64) -> Result<Vec<Claimed>, DbErr> {
+    /// Leases up to `limit` due deliveries of enabled push endpoints of enabled tenants (a
+    /// disabled one's deliveries are kept and wait, as do those of an endpoint waiting for its
+    /// handshake). A FIFO endpoint's delivery is due only when no earlier delivery of the same
+    /// subject is still pending. `busy` endpoints (every slot of theirs here taken) are passed
+    /// over: one endpoint's backlog never fills the batch ahead of other tenants' deliveries.
+    pub async fn claim(&self, limit: u64, busy: &[EndpointId]) -> Result<Vec<Claimed>, DbErr> {
         let backend = self.db.get_database_backend();
         let now = Utc::now();
         let lock = if backend == DatabaseBackend::Postgres {
@@ -147,6 +151,14 @@ impl Queue {
             ""
         };
         let [p1, p2, p3, p4] = [1, 2, 3, 4].map(|n| placeholder(backend, n));
+        let skip = if busy.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (5..5 + busy.len())
+                .map(|n| placeholder(backend, n))
+                .collect();
+            format!("AND d.endpoint_id NOT IN ({}) ", marks.join(", "))
+        };
         // A claimed delivery is next due when its lease runs out, so later claims' scans of due
         // deliveries stop before the ones in flight.
         let sql = format!(
@@ -155,20 +167,22 @@ impl Queue {
                SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
                WHERE d.status = 'pending' AND d.next_attempt_at <= {p3} \
                  AND (d.leased_until IS NULL OR d.leased_until < {p3}) AND e.enabled \
+                 AND e.kind = 'push' AND NOT (e.handshake AND e.verified_at IS NULL) {skip}\
                  AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = e.tenant_id AND t.disabled) \
                  AND (e.ordering <> 'fifo_subject' OR NOT EXISTS ( \
                    SELECT 1 FROM deliveries p WHERE p.endpoint_id = d.endpoint_id \
                    AND p.subject = d.subject AND p.status = 'pending' AND p.id < d.id)) \
                ORDER BY d.next_attempt_at LIMIT {p4} {lock}) \
-             RETURNING id, event_id, endpoint_id, attempts",
+             RETURNING id, event_id, endpoint_id, attempts, seq",
         );
         let leased_until = now + self.lease;
-        let values: Vec<sea_orm::Value> = vec![
+        let mut values: Vec<sea_orm::Value> = vec![
             leased_until.into(),
             self.worker_id.clone().into(),
             now.into(),
             (limit as i64).into(),
         ];
+        values.extend(busy.iter().map(|id| sea_orm::Value::from(id.to_string())));
         let turn = self.gate.enter().await;
         let rows = turn
             .db
@@ -181,6 +195,7 @@ impl Queue {
             let event_id: String = row.try_get("", "event_id")?;
             let endpoint_id: String = row.try_get("", "endpoint_id")?;
             let attempts: i32 = row.try_get("", "attempts")?;
+            let seq: Option<i64> = row.try_get("", "seq")?;
             if let (Ok(id), Ok(event_id), Ok(endpoint_id)) = (
                 DeliveryId::parse(&id),
                 EventId::parse(&event_id),
@@ -191,6 +206,7 @@ impl Queue {
                     event_id,
                     endpoint_id,
                     attempts,
+                    seq,
                     payload: None,
                 });
             }
@@ -203,7 +219,7 @@ impl Queue {
     /// and one for their data keys: a key destroyed by any replica is never used again. Only
     /// what the payload needs: the sealed CloudEvent and the provider's body that completes it
     /// (or, for an event stored before payloads were sealed, the plain columns).
-    async fn load_payloads(&self, claimed: &mut [Claimed]) -> Result<(), DbErr> {
+    pub async fn load_payloads(&self, claimed: &mut [Claimed]) -> Result<(), DbErr> {
         let mut ids: Vec<EventId> = claimed.iter().map(|c| c.event_id.clone()).collect();
         ids.sort();
         ids.dedup();
@@ -274,9 +290,19 @@ impl Queue {
     /// Ends a delivery that can no longer be made (its event's payload was shredded): dead,
     /// with the reason, and no attempt.
     pub async fn give_up(&self, id: &DeliveryId, reason: &str) -> Result<(), DbErr> {
+        self.end(id, DeliveryStatus::Dead, reason).await
+    }
+
+    /// Ends a delivery without an attempt, in `status`, with the reason.
+    pub async fn end(
+        &self,
+        id: &DeliveryId,
+        status: DeliveryStatus,
+        reason: &str,
+    ) -> Result<(), DbErr> {
         let now = Utc::now();
         let turn = self.gate.enter().await;
-        delivery::end_pending(reason, now)
+        delivery::end_pending_as(status, reason, now)
             .col_expr(
                 delivery::Column::LeasedUntil,
                 Expr::value(Option::<DateTime<Utc>>::None),
@@ -312,13 +338,7 @@ impl Queue {
     }
 }
 
-/// The `n`th (1-based) bound parameter in the backend's spelling.
-pub fn placeholder(backend: DatabaseBackend, n: usize) -> String {
-    match backend {
-        DatabaseBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
-    }
-}
+pub use crate::store::placeholder;
 
 /// How many deliveries are pending, and since when the oldest.
 pub async fn stats(db: &impl ConnectionTrait) -> Result<(i64, Option<DateTime<Utc>>), DbErr> {

@@ -38,6 +38,28 @@ pub struct Sender {
 /// The header naming the delivery; `webhook-id` names the message (the event).
 pub const DELIVERY_ID: &str = "x-delivery-id";
 
+/// The header carrying the delivery's number in its endpoint's sequence (also in the body, as
+/// the CloudEvents extension [`SEQUENCE_ATTRIBUTE`]).
+pub const SEQUENCE: &str = "x-gateway-sequence";
+
+/// The CloudEvents extension attribute (an Integer) with the endpoint's sequence number.
+pub const SEQUENCE_ATTRIBUTE: &str = "endpointseq";
+
+/// `body` (a JSON object) with the sequence number as its first member: one copy, no parse.
+pub fn with_sequence(body: &[u8], seq: i64) -> Vec<u8> {
+    let attribute = format!("{{\"{SEQUENCE_ATTRIBUTE}\":{seq}");
+    let mut out = Vec::with_capacity(body.len() + attribute.len() + 1);
+    out.extend_from_slice(attribute.as_bytes());
+    match body.strip_prefix(b"{") {
+        Some(rest) if rest.iter().any(|b| !b.is_ascii_whitespace() && *b != b'}') => {
+            out.push(b',');
+            out.extend_from_slice(rest);
+        }
+        _ => out.push(b'}'),
+    }
+    out
+}
+
 /// One message as it goes out: headers are Standard Webhooks, body structured CloudEvents JSON.
 pub struct Message<'a> {
     pub url: &'a str,
@@ -46,6 +68,8 @@ pub struct Message<'a> {
     pub webhook_id: &'a str,
     /// This delivery (one event to one endpoint), for a receiver's support questions and logs.
     pub delivery_id: Option<&'a str>,
+    /// The delivery's number in the endpoint's sequence, when it has one.
+    pub sequence: Option<i64>,
     pub body: &'a [u8],
     /// `whsec_` key bytes of every secret that signs (rotation: several).
     pub keys: &'a [Vec<u8>],
@@ -132,6 +156,9 @@ impl Sender {
         }
         if let Some(Ok(v)) = m.delivery_id.map(HeaderValue::from_str) {
             headers.insert(DELIVERY_ID, v);
+        }
+        if let Some(seq) = m.sequence {
+            headers.insert(SEQUENCE, HeaderValue::from(seq));
         }
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
         if let Ok(v) = HeaderValue::from_str(&signatures.join(" ")) {

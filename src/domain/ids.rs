@@ -138,6 +138,10 @@ prefixed_id!(
     AttemptId, "att", "att_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
 );
 prefixed_id!(
+    /// An operational alert for the gateway's operators.
+    AlertId, "alr", "alr_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
+);
+prefixed_id!(
     /// One call made to a provider on a tenant's behalf.
     ActionId, "act", "act_019ab3c2d1e07f3a9b1c2d3e4f5a6b7c"
 );

@@ -9,5 +9,5 @@ pub mod states;
 pub mod values;
 
 pub use ids::*;
-pub use states::{DeliveryStatus, Ordering, PayloadMode};
+pub use states::{AlertKind, AlertStatus, DeliveryStatus, EndpointKind, Ordering, PayloadMode};
 pub use values::*;

@@ -67,6 +67,50 @@ word_enum!(
         Succeeded => "succeeded",
         /// Every attempt failed, or the endpoint answered 410; replayable.
         Dead => "dead",
+        /// Not retried: a newer event of the same subject was delivered to the endpoint first
+        /// (endpoints with `supersede`).
+        Superseded => "superseded",
+    }
+);
+
+word_enum!(
+    /// What an operational alert is about.
+    AlertKind, "alert kind", {
+        /// An endpoint failed this many times in a row (`alert_failures`).
+        EndpointFailing => "endpoint_failing",
+        /// The gateway disabled an endpoint (it kept failing, or answered 410).
+        EndpointDisabled => "endpoint_disabled",
+        /// A delivery died (every attempt failed); at most one alert per endpoint a minute.
+        DeliveryDead => "delivery_dead",
+        /// An endpoint's pending deliveries are over `alert_backlog`.
+        Backlog => "backlog",
+        /// An endpoint's oldest pending delivery is older than `alert_oldest_pending`.
+        OldestPending => "oldest_pending",
+        /// A burst of webhooks failing verification on a tenant's URL: a rotated provider
+        /// key, or an attack.
+        VerificationFailures => "verification_failures",
+    }
+);
+
+word_enum!(
+    /// Where an alert's delivery to the operator endpoint is.
+    AlertStatus, "alert status", {
+        /// Waiting to be sent (or no operator endpoint is configured).
+        Pending => "pending",
+        Sent => "sent",
+        /// Every attempt failed.
+        Failed => "failed",
+    }
+);
+
+word_enum!(
+    /// How an endpoint receives its events.
+    EndpointKind, "endpoint kind", {
+        /// The gateway POSTs each event to the endpoint's URL.
+        Push => "push",
+        /// Nothing is sent: the receiver reads its events through the API, in sequence
+        /// order, and commits its position.
+        Pull => "pull",
     }
 );
 
@@ -96,6 +140,13 @@ word_enum!(
 impl Default for Ordering {
     fn default() -> Self {
         Ordering::None
+    }
+}
+
+#[allow(clippy::derivable_impls)] // the enum is written by a macro
+impl Default for EndpointKind {
+    fn default() -> Self {
+        EndpointKind::Push
     }
 }
 

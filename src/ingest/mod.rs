@@ -48,6 +48,13 @@ pub struct Admitted {
     resolved: Arc<Resolved>,
 }
 
+impl Admitted {
+    /// The tenant whose URL the webhook came to.
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.resolved.tenant_id
+    }
+}
+
 impl Ingest {
     pub fn new(
         db: DatabaseConnection,

@@ -13,7 +13,8 @@ use sea_orm::{
 };
 
 use super::plan::{
-    check_keys, fan_out, head_key, judge, key_ids, HeadKey, Outcome, Record, Stored, Target,
+    check_keys, fan_out, head_key, judge, key_ids, number, sequence_counts, HeadKey, Outcome,
+    Record, Stored, Target,
 };
 use crate::delivery::queue::placeholder;
 use crate::delivery::{EndpointChange, Plan, NOTIFY_CHANNEL};
@@ -93,7 +94,9 @@ async fn store_events(
     }
     write_heads(txn, backend, &judged.moved).await?;
 
-    let fanout = fan_out(records, &inserted, &judged.stale, &targets, handoff);
+    let mut fanout = fan_out(records, &inserted, &judged.stale, &targets, handoff);
+    let lasts = reserve_sequences(txn, backend, &sequence_counts(&fanout.rows)).await?;
+    number(&mut fanout, &lasts)?;
     let mut outcomes = Vec::with_capacity(records.len());
     for (r, outcome) in records.iter().zip(fanout.outcomes) {
         outcomes.push(match outcome {
@@ -121,6 +124,7 @@ async fn store_events(
             delivery::Column::LeasedBy,
             delivery::Column::CreatedAt,
             delivery::Column::UpdatedAt,
+            delivery::Column::Seq,
         ]);
         for d in chunk {
             insert
@@ -137,6 +141,7 @@ async fn store_events(
                     Expr::value(d.leased_until.map(|_| handoff.worker_id().to_owned())),
                     Expr::value(d.created_at),
                     Expr::value(d.created_at),
+                    Expr::value(d.seq),
                 ])
                 .map_err(query_error)?;
         }
@@ -149,6 +154,48 @@ async fn store_events(
             .await?;
     }
     Ok(stored)
+}
+
+/// Takes `counts` numbers from each endpoint's sequence (created at its first event) and answers
+/// each sequence's last number after that. The rows stay locked until commit, so concurrent
+/// writers (this process's and other replicas') number one endpoint's deliveries one batch after
+/// another, without gaps or repeats; they lock in endpoint order, after the subjects' heads.
+async fn reserve_sequences(
+    txn: &impl ConnectionTrait,
+    backend: sea_orm::DatabaseBackend,
+    counts: &[(crate::domain::EndpointId, i64)],
+) -> Result<HashMap<crate::domain::EndpointId, i64>, DbErr> {
+    let mut lasts = HashMap::with_capacity(counts.len());
+    for chunk in crate::store::pow2_chunks(counts, CHUNK) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 2);
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (id, n) in chunk {
+            let at = values.len();
+            values.extend([id.to_string().into(), (*n).into()]);
+            rows.push(format!(
+                "({}, {}, 0)",
+                placeholder(backend, at + 1),
+                placeholder(backend, at + 2)
+            ));
+        }
+        let sql = format!(
+            "INSERT INTO endpoint_sequences (endpoint_id, last_seq, cursor) VALUES {} \
+             ON CONFLICT (endpoint_id) DO UPDATE \
+             SET last_seq = endpoint_sequences.last_seq + excluded.last_seq \
+             RETURNING endpoint_id, last_seq",
+            rows.join(", ")
+        );
+        for row in txn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+        {
+            let id: String = row.try_get("", "endpoint_id")?;
+            let last: i64 = row.try_get("", "last_seq")?;
+            let id = crate::domain::EndpointId::parse(&id).map_err(DbErr::Custom)?;
+            lasts.insert(id, last);
+        }
+    }
+    Ok(lasts)
 }
 
 /// Rows per multi-row statement: well under both backends' limits on bound parameters.

@@ -16,10 +16,11 @@ use sea_orm::DbErr;
 use serde_json::Value;
 
 use super::plan::{
-    check_keys, fan_out, head_key, judge, key_ids, HeadKey, Outcome, Record, Stored, Target,
+    check_keys, fan_out, head_key, judge, key_ids, number, sequence_counts, HeadKey, Outcome,
+    Record, Stored, Target,
 };
 use crate::delivery::{EndpointChange, Plan};
-use crate::domain::{DeliveryStatus, EndpointId, EventId, Ordering, TenantId};
+use crate::domain::{DeliveryStatus, EndpointId, EndpointKind, EventId, Ordering, TenantId};
 use crate::handoff::Handoff;
 
 /// The outbox on SQLite's own connection to the database file.
@@ -129,7 +130,9 @@ fn store_events(
     }
     write_heads(txn, &judged.moved)?;
 
-    let fanout = fan_out(records, &inserted, &judged.stale, &targets, handoff);
+    let mut fanout = fan_out(records, &inserted, &judged.stale, &targets, handoff);
+    let lasts = reserve_sequences(txn, &sequence_counts(&fanout.rows))?;
+    number(&mut fanout, &lasts)?;
     let mut outcomes = Vec::with_capacity(records.len());
     for (r, outcome) in records.iter().zip(fanout.outcomes) {
         outcomes.push(match outcome {
@@ -140,8 +143,8 @@ fn store_events(
     let mut insert = txn
         .prepare_cached(
             "INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, subject, status, \
-             attempts, next_attempt_at, leased_until, leased_by, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?10)",
+             attempts, next_attempt_at, leased_until, leased_by, created_at, updated_at, seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?10, ?11)",
         )
         .map_err(db)?;
     for d in &fanout.rows {
@@ -157,6 +160,7 @@ fn store_events(
                 d.leased_until.as_ref().map(timestamp),
                 d.leased_until.map(|_| handoff.worker_id()),
                 timestamp(&d.created_at),
+                d.seq,
             ])
             .map_err(db)?;
     }
@@ -174,7 +178,8 @@ fn targets(
 ) -> Result<HashMap<TenantId, Vec<Target>>, DbErr> {
     let mut select = txn
         .prepare_cached(
-            "SELECT id, include_stale, event_types, ordering FROM endpoints \
+            "SELECT id, include_stale, event_types, ordering, kind, \
+             handshake AND verified_at IS NULL FROM endpoints \
              WHERE tenant_id = ?1 AND enabled = 1",
         )
         .map_err(db)?;
@@ -190,12 +195,18 @@ fn targets(
                     row.get::<_, bool>(1)?,
                     row.get::<_, String>(2)?,
                     row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, bool>(5)?,
                 ))
             })
             .map_err(db)?;
         let mut list = Vec::new();
         for row in rows {
-            let (id, include_stale, event_types, ordering) = row.map_err(db)?;
+            let (id, include_stale, event_types, ordering, kind, awaiting) = row.map_err(db)?;
+            let pull = kind
+                .parse::<EndpointKind>()
+                .map_err(|e| DbErr::Custom(e.to_string()))?
+                == EndpointKind::Pull;
             list.push(Target {
                 id: EndpointId::parse(&id).map_err(DbErr::Custom)?,
                 include_stale,
@@ -204,11 +215,36 @@ fn targets(
                     .parse::<Ordering>()
                     .map_err(|e| DbErr::Custom(e.to_string()))?
                     == Ordering::FifoSubject,
+                held: pull || awaiting,
+                pull,
             });
         }
         targets.insert(r.tenant_id.clone(), list);
     }
     Ok(targets)
+}
+
+/// Takes `counts` numbers from each endpoint's sequence and answers each one's last number after
+/// that (the transaction holds SQLite's one write lock).
+fn reserve_sequences(
+    txn: &Transaction<'_>,
+    counts: &[(EndpointId, i64)],
+) -> Result<HashMap<EndpointId, i64>, DbErr> {
+    let mut reserve = txn
+        .prepare_cached(
+            "INSERT INTO endpoint_sequences (endpoint_id, last_seq, cursor) VALUES (?1, ?2, 0) \
+             ON CONFLICT (endpoint_id) DO UPDATE \
+             SET last_seq = endpoint_sequences.last_seq + excluded.last_seq RETURNING last_seq",
+        )
+        .map_err(db)?;
+    let mut lasts = HashMap::with_capacity(counts.len());
+    for (id, n) in counts {
+        let last: i64 = reserve
+            .query_row(params![id.as_str(), n], |row| row.get(0))
+            .map_err(db)?;
+        lasts.insert(id.clone(), last);
+    }
+    Ok(lasts)
 }
 
 /// The current heads of the batch's subjects (the transaction holds SQLite's one write lock).

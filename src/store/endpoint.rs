@@ -33,6 +33,24 @@ pub struct Model {
     /// Deleted: gone from the API and never sent to again; the row stays for the accounting of
     /// disclosures.
     pub deleted_at: Option<DateTimeUtc>,
+    /// `push` (sent to `url`) or `pull` (read through the API; `url` is where).
+    pub kind: crate::domain::EndpointKind,
+    /// Patient data waits until the endpoint answered a handshake 2xx (`verified_at`).
+    pub handshake: bool,
+    /// When the endpoint last answered its handshake; cleared on re-enable and URL change.
+    pub verified_at: Option<DateTimeUtc>,
+    /// A heartbeat after this many minutes without anything sent.
+    pub heartbeat_minutes: Option<i32>,
+    /// A failed delivery is not retried once a newer event of its subject was delivered.
+    pub supersede: bool,
+}
+
+impl Model {
+    /// A push endpoint that requires a handshake and has not answered one: it is sent nothing
+    /// but the handshake.
+    pub fn awaiting_handshake(&self) -> bool {
+        self.handshake && self.verified_at.is_none()
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

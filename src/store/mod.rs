@@ -3,6 +3,7 @@
 //! a transaction alike.
 
 pub mod access_entry;
+pub mod alert;
 pub mod api_token;
 pub mod audit_entry;
 pub mod data_key;
@@ -12,8 +13,11 @@ pub mod disclosures;
 pub mod endpoint;
 pub mod endpoint_headers;
 pub mod endpoint_secret;
+pub mod endpoint_sequence;
 pub mod event;
 pub mod instance;
+pub mod lease;
+pub mod monitor;
 pub mod payload;
 pub mod provider_action;
 pub mod provider_connection;
@@ -25,6 +29,14 @@ pub mod subject_head;
 pub mod tenant;
 
 pub use scope::for_tenant;
+
+/// The `n`th (1-based) bound parameter in the backend's spelling.
+pub fn placeholder(backend: DatabaseBackend, n: usize) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}
 
 use std::path::PathBuf;
 use std::time::Duration;

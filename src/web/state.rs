@@ -33,6 +33,10 @@ pub struct AppState {
     pub delivery: Arc<Dispatcher>,
     /// Calls to the providers on tenants' behalf, with the OAuth2 token cache.
     pub providers: Arc<ProviderClient>,
+    /// Handshakes, heartbeats, alert conditions and alerts to the operator endpoint.
+    pub monitor: Arc<crate::delivery::monitor::Monitor>,
+    /// Failed verifications per tenant this minute, for the `verification_failures` alert.
+    pub verification_watch: Arc<crate::web::admin::alerts::VerificationWatch>,
     /// Cancelled once when the process shuts down; background tasks watch it.
     pub shutdown: CancellationToken,
 }

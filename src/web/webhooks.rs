@@ -164,10 +164,21 @@ async fn accept(
         .admit(provider_name, reference, || client_ip(state, req))
         .await?;
     let body = read_body(req, payload, state.settings.webhook_max_body_bytes).await?;
+    let tenant = admitted.tenant_id().clone();
     let outcome = state
         .ingest
         .store(admitted, req.headers(), &body, || client_ip(state, req))
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if matches!(
+                e,
+                ApiError::MissingSignature(_)
+                    | ApiError::InvalidSignature(_)
+                    | ApiError::TimestampOutOfTolerance(_)
+            ) {
+                crate::web::admin::alerts::verification_failed(state, provider_name, &tenant);
+            }
+        })?;
     Ok(HttpResponse::Ok().json(Ack {
         status: if outcome.duplicate {
             "duplicate"

@@ -244,6 +244,43 @@ fn routes() -> Vec<Route> {
             None,
             TenantAdmin,
         ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/events",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/cursor",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/cursor",
+            Some(json!({"cursor": 0})),
+            Tenant,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/tokens",
+            Some(json!({"name": "reader"})),
+            Tenant,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/tokens",
+            None,
+            Tenant,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/tenants/{tenant}/endpoints/{endpoint}/tokens/{token}",
+            None,
+            Tenant,
+        ),
+        route(Method::GET, "/api/v1/alerts", None, Admin),
     ]
     .into_iter()
     .chain(provider_actions())
@@ -301,6 +338,9 @@ struct Fixture {
     event: String,
     delivery: String,
     data_key: String,
+    /// A pull endpoint (its cursor routes) and a token of the push endpoint.
+    pull: String,
+    endpoint_token: String,
 }
 
 async fn fixture(app: &TestApp, n: usize) -> Fixture {
@@ -345,7 +385,32 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         .json()
         .await
         .unwrap();
+    let pull: Value = app
+        .post_as(
+            &format!("/api/v1/tenants/{a_id}/endpoints"),
+            &admin,
+            json!({"kind": "pull"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let endpoint_token: Value = app
+        .post_as(
+            &format!(
+                "/api/v1/tenants/{a_id}/endpoints/{}/tokens",
+                ep["id"].as_str().unwrap()
+            ),
+            &admin,
+            json!({"name": "reader"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     Fixture {
+        pull: pull["id"].as_str().unwrap().to_owned(),
+        endpoint_token: endpoint_token["id"].as_str().unwrap().to_owned(),
         own: app.tenant_token(&a_id).await,
         other: app.tenant_token(b["id"].as_str().unwrap()).await,
         admin,
@@ -379,7 +444,13 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
 }
 
 fn fill(path: &str, f: &Fixture) -> String {
-    path.replace("{tenant}", &f.tenant)
+    // A cursor is a pull endpoint's; an endpoint's tokens are endpoint tokens.
+    path.replace("{endpoint}/cursor", &format!("{}/cursor", f.pull))
+        .replace(
+            "{endpoint}/tokens/{token}",
+            &format!("{}/tokens/{}", f.endpoint, f.endpoint_token),
+        )
+        .replace("{tenant}", &f.tenant)
         .replace("{provider}", "vectorcare")
         .replace("{endpoint}", &f.endpoint)
         .replace("{key}", &f.key)

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::delivery::{Claimed, Handed, Payload};
-use crate::domain::{DataKeyId, DeliveryId, EndpointId, EventId, Ordering, TenantId};
+use crate::domain::{DataKeyId, DeliveryId, EndpointId, EndpointKind, EventId, Ordering, TenantId};
 use crate::handoff::Handoff;
 use crate::normalize::Normalized;
 use crate::providers::Provider;
@@ -93,6 +93,11 @@ pub struct Target {
     pub event_types: Value,
     /// FIFO endpoints' deliveries always go through the queue, which orders them per subject.
     pub fifo: bool,
+    /// Never handed off to a worker: a pull endpoint (read through the API) or one waiting for
+    /// its handshake (the queue holds its deliveries until then).
+    pub held: bool,
+    /// A pull endpoint: no worker needs to look at the queue for it.
+    pub pull: bool,
 }
 
 impl From<&endpoint::Model> for Target {
@@ -102,6 +107,8 @@ impl From<&endpoint::Model> for Target {
             include_stale: ep.include_stale,
             event_types: ep.event_types.clone(),
             fifo: ep.ordering == Ordering::FifoSubject,
+            held: ep.kind == EndpointKind::Pull || ep.awaiting_handshake(),
+            pull: ep.kind == EndpointKind::Pull,
         }
     }
 }
@@ -118,6 +125,8 @@ pub struct NewDelivery {
     pub next_attempt_at: DateTime<Utc>,
     pub leased_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Its number in the endpoint's sequence ([`number`]).
+    pub seq: i64,
 }
 
 /// Where a batch's new events go, the same on every backend.
@@ -161,7 +170,7 @@ pub fn fan_out(
         });
         for e in matching {
             let id = DeliveryId::generate();
-            let lease = handoff.reserve(e.fifo).map(|slots| {
+            let lease = handoff.reserve(e.fifo || e.held).map(|slots| {
                 let payload = body
                     .get_or_insert_with(|| Arc::new(payload_of(r, is_stale)))
                     .clone();
@@ -170,10 +179,11 @@ pub fn fan_out(
                     event_id: r.id.clone(),
                     endpoint_id: e.id.clone(),
                     attempts: 0,
+                    seq: None,
                     payload: Some(payload),
                 }));
             });
-            fanout.queued |= lease.is_none();
+            fanout.queued |= lease.is_none() && !e.pull;
             fanout.rows.push(NewDelivery {
                 id,
                 tenant_id: r.tenant_id.clone(),
@@ -183,6 +193,7 @@ pub fn fan_out(
                 next_attempt_at: lease.map_or(now, |()| leased_until),
                 leased_until: lease.map(|()| leased_until),
                 created_at: now,
+                seq: 0,
             });
         }
         fanout.outcomes.push(Some(Outcome {
@@ -193,6 +204,44 @@ pub fn fan_out(
         }));
     }
     fanout
+}
+
+/// How many numbers each endpoint's sequence gives this batch, in endpoint order: the order in
+/// which concurrent writers lock the sequences, so that they never wait on each other in a cycle.
+pub fn sequence_counts(rows: &[NewDelivery]) -> Vec<(EndpointId, i64)> {
+    let mut counts: std::collections::BTreeMap<&EndpointId, i64> = Default::default();
+    for d in rows {
+        *counts.entry(&d.endpoint_id).or_default() += 1;
+    }
+    counts.into_iter().map(|(id, n)| (id.clone(), n)).collect()
+}
+
+/// Numbers the batch's deliveries: each endpoint's from `lasts` (its sequence's last number
+/// after this batch's reservation) down, so the batch holds exactly the numbers it reserved, in
+/// the order the events came. Handed-off deliveries carry their number to the worker.
+pub fn number(fanout: &mut Fanout, lasts: &HashMap<EndpointId, i64>) -> Result<(), sea_orm::DbErr> {
+    let counts: HashMap<EndpointId, i64> = sequence_counts(&fanout.rows).into_iter().collect();
+    let mut next: HashMap<&EndpointId, i64> = HashMap::with_capacity(counts.len());
+    for (id, n) in &counts {
+        let last = lasts.get(id).copied().ok_or_else(|| {
+            sea_orm::DbErr::Custom(format!("no sequence was reserved for endpoint {id}"))
+        })?;
+        next.insert(id, last - n + 1);
+    }
+    let mut numbers: HashMap<&DeliveryId, i64> = HashMap::with_capacity(fanout.handed.len());
+    for d in &mut fanout.rows {
+        if let Some(n) = next.get_mut(&d.endpoint_id) {
+            d.seq = *n;
+            *n += 1;
+        }
+    }
+    for d in &fanout.rows {
+        numbers.insert(&d.id, d.seq);
+    }
+    for h in &mut fanout.handed {
+        h.claimed.seq = numbers.get(&h.claimed.id).copied();
+    }
+    Ok(())
 }
 
 /// What a handed-off delivery sends: the CloudEvent with the provider's body (marked when stale).

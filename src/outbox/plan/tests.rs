@@ -101,6 +101,8 @@ fn fan_out_plans_one_delivery_per_matching_endpoint_and_hands_off_what_has_a_slo
         include_stale,
         event_types: json!(types),
         fifo,
+        held: false,
+        pull: false,
     };
     let mut targets = HashMap::new();
     targets.insert(
@@ -183,4 +185,105 @@ fn a_batch_is_refused_when_any_of_its_data_keys_is_not_live() {
     let err = check_keys(&keys, &one).unwrap_err();
     assert!(is_key_destroyed(&err));
     assert!(!is_key_destroyed(&sea_orm::DbErr::Custom("other".into())));
+}
+
+#[test]
+fn a_batch_is_numbered_per_endpoint_from_what_it_reserved_in_arrival_order() {
+    let events = [
+        record("A", "1", "transport.request.updated"),
+        record("B", "1", "transport.request.updated"),
+        record("C", "1", "lab.order.created"),
+    ];
+    let refs: Vec<&Record> = events.iter().collect();
+    let inserted: HashSet<String> = events.iter().map(|r| r.id.to_string()).collect();
+    let (all, transport, pull) = (
+        EndpointId::generate(),
+        EndpointId::generate(),
+        EndpointId::generate(),
+    );
+    let mut targets = HashMap::new();
+    targets.insert(
+        events[0].tenant_id.clone(),
+        vec![
+            Target {
+                id: all.clone(),
+                include_stale: false,
+                event_types: json!([]),
+                fifo: false,
+                held: false,
+                pull: false,
+            },
+            Target {
+                id: transport.clone(),
+                include_stale: false,
+                event_types: json!(["transport.*"]),
+                fifo: false,
+                held: false,
+                pull: false,
+            },
+            Target {
+                id: pull.clone(),
+                include_stale: false,
+                event_types: json!([]),
+                fifo: false,
+                held: true,
+                pull: true,
+            },
+        ],
+    );
+    let (handoff, _rx) = Handoff::new(
+        Arc::new(Capacity::new(100, 10)),
+        "wrk_plan".into(),
+        chrono::Duration::seconds(45),
+        true,
+        Arc::new(Notify::new()),
+    );
+    let mut f = fan_out(&refs, &inserted, &HashSet::new(), &targets, &handoff);
+    let mut counts = sequence_counts(&f.rows);
+    counts.sort();
+    let mut expected = vec![(all.clone(), 3), (transport.clone(), 2), (pull.clone(), 3)];
+    expected.sort();
+    assert_eq!(
+        counts, expected,
+        "one count per endpoint, sorted by endpoint"
+    );
+    // The sequences stood at 10, 0 and 41 before: the reservation moved them by the counts.
+    let lasts: HashMap<EndpointId, i64> = [
+        (all.clone(), 13),
+        (transport.clone(), 2),
+        (pull.clone(), 44),
+    ]
+    .into();
+    number(&mut f, &lasts).unwrap();
+    let numbers = |ep: &EndpointId| -> Vec<i64> {
+        f.rows
+            .iter()
+            .filter(|d| &d.endpoint_id == ep)
+            .map(|d| d.seq)
+            .collect()
+    };
+    assert_eq!(numbers(&all), vec![11, 12, 13]);
+    assert_eq!(numbers(&transport), vec![1, 2]);
+    assert_eq!(numbers(&pull), vec![42, 43, 44]);
+    assert!(
+        f.rows
+            .iter()
+            .filter(|d| d.endpoint_id == pull)
+            .all(|d| d.leased_until.is_none()),
+        "a pull endpoint's deliveries are never handed to a worker"
+    );
+    for h in &f.handed {
+        let row = f.rows.iter().find(|d| d.id == h.claimed.id).unwrap();
+        assert_eq!(
+            h.claimed.seq,
+            Some(row.seq),
+            "a handed-off delivery carries its number"
+        );
+    }
+    assert!(!f.handed.is_empty());
+    let missing: HashMap<EndpointId, i64> = [(all, 13)].into();
+    assert!(
+        number(&mut f, &missing).is_err(),
+        "an endpoint without a reservation is an error"
+    );
 }

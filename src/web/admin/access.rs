@@ -37,6 +37,8 @@ pub enum Shown {
     Timeline,
     /// A subject's disclosures.
     Disclosures,
+    /// Events read in an endpoint's sequence (a pull endpoint's receiver, a gap filled).
+    EndpointEvents,
 }
 
 impl Shown {
@@ -45,6 +47,7 @@ impl Shown {
             Shown::Event => "event",
             Shown::Timeline => "timeline",
             Shown::Disclosures => "disclosures",
+            Shown::EndpointEvents => "endpoint_events",
         }
     }
 }
@@ -84,12 +87,12 @@ pub struct AccessEntry {
     pub at: DateTime<Utc>,
     /// The caller's token id.
     pub token_id: Option<String>,
-    /// `admin` or `tenant`.
+    /// `admin`, `tenant` or `endpoint`.
     pub role: Option<String>,
     pub tenant_id: Option<String>,
     pub subject: Option<String>,
     pub event_id: Option<String>,
-    /// What was shown: `event`, `timeline` or `disclosures`.
+    /// What was shown: `event`, `timeline`, `disclosures` or `endpoint_events`.
     pub what: String,
     /// The caller's address.
     pub address: Option<String>,

@@ -414,6 +414,9 @@ async fn resend(
         last_status_code: Set(None),
         last_error: Set(None),
         completed_at: Set(None),
+        // Out of sequence: the event keeps the number it had, and a receiver's count of the
+        // endpoint's sequence is not moved by a resend.
+        seq: Set(None),
     }
     .insert(&state.db)
     .await?;
@@ -470,6 +473,7 @@ async fn send_test(
             url: snap.ep.url.as_str(),
             webhook_id: &id,
             delivery_id: None,
+            sequence: None,
             body: &body,
             keys: &snap.keys,
             extra_headers: &snap.headers,

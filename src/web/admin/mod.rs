@@ -2,6 +2,7 @@
 //! Every route is documented through its `#[utoipa::path]`; doc comments are the OpenAPI text.
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod connection_schema;
 pub mod data_keys;
@@ -31,4 +32,5 @@ pub fn configure(cfg: &mut ServiceConfig) {
     access::configure(cfg);
     data_keys::configure(cfg);
     stats::configure(cfg);
+    alerts::configure(cfg);
 }

@@ -34,6 +34,9 @@ pub enum TokenRole {
     Admin,
     /// One tenant's own resources.
     Tenant,
+    /// Reads one endpoint's events and moves its cursor, nothing else; made at
+    /// `POST /tenants/{tenant}/endpoints/{endpoint}/tokens`.
+    Endpoint,
 }
 
 /// A token as listed: never the JWT itself.
@@ -43,6 +46,8 @@ pub struct Token {
     pub name: String,
     pub role: TokenRole,
     pub tenant_id: Option<TenantId>,
+    /// The endpoint an `endpoint` token reads.
+    pub endpoint_id: Option<crate::domain::EndpointId>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -53,12 +58,13 @@ impl From<api_token::Model> for Token {
         Self {
             id: m.id,
             name: m.name,
-            role: if m.role == "admin" {
-                TokenRole::Admin
-            } else {
-                TokenRole::Tenant
+            role: match m.role.as_str() {
+                "admin" => TokenRole::Admin,
+                "endpoint" => TokenRole::Endpoint,
+                _ => TokenRole::Tenant,
             },
             tenant_id: m.tenant_id,
+            endpoint_id: m.endpoint_id,
             created_at: m.created_at,
             expires_at: m.expires_at,
             revoked_at: m.revoked_at,
@@ -151,20 +157,7 @@ async fn create_token(
     if name.is_empty() || name.chars().count() > 200 {
         errors.push(FieldError::new("name", "must be 1 to 200 characters"));
     }
-    let ttl = match input.expires_in.as_deref() {
-        None => Some(state.settings.token_default_ttl),
-        Some(text) => match crate::domain::bounded_duration(
-            text,
-            std::time::Duration::from_secs(60),
-            std::time::Duration::from_secs(10 * 366 * 86_400),
-        ) {
-            Ok(d) => Some(d),
-            Err(m) => {
-                errors.push(FieldError::new("expires_in", m));
-                None
-            }
-        },
-    };
+    let ttl = token_ttl(&state, input.expires_in.as_deref(), &mut errors);
     let role = match (input.role, input.tenant.as_deref()) {
         (TokenRole::Admin, None) => Some(Role::Admin),
         (TokenRole::Admin, Some(_)) => {
@@ -173,6 +166,13 @@ async fn create_token(
         }
         (TokenRole::Tenant, None) => {
             errors.push(FieldError::new("tenant", "is required for tenant tokens"));
+            None
+        }
+        (TokenRole::Endpoint, _) => {
+            errors.push(FieldError::new(
+                "role",
+                "endpoint tokens are made at POST /api/v1/tenants/{tenant}/endpoints/{endpoint}/tokens",
+            ));
             None
         }
         (TokenRole::Tenant, Some(reference)) => {
@@ -207,6 +207,28 @@ async fn create_token(
             info: Token::from(row),
             token,
         }))
+}
+
+/// A token's lifetime: `expires_in` (one minute to ten years) or the gateway's default.
+pub(crate) fn token_ttl(
+    state: &AppState,
+    expires_in: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<std::time::Duration> {
+    match expires_in {
+        None => Some(state.settings.token_default_ttl),
+        Some(text) => match crate::domain::bounded_duration(
+            text,
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(10 * 366 * 86_400),
+        ) {
+            Ok(d) => Some(d),
+            Err(m) => {
+                errors.push(FieldError::new("expires_in", m));
+                None
+            }
+        },
+    }
 }
 
 async fn find(state: &AppState, id: &str) -> Result<api_token::Model, ApiError> {

@@ -12,7 +12,7 @@ use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
 use sea_orm::EntityTrait;
 
-use crate::domain::{TenantId, TokenId};
+use crate::domain::{EndpointId, TenantId, TokenId};
 use crate::error::ApiError;
 use crate::store::{api_token, tenant};
 use crate::web::AppState;
@@ -21,6 +21,8 @@ use crate::web::AppState;
 pub enum Role {
     Admin,
     Tenant(TenantId),
+    /// Reads one pull endpoint's events and moves its cursor; nothing else.
+    Endpoint(TenantId, EndpointId),
 }
 
 impl Role {
@@ -28,6 +30,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Tenant(_) => "tenant",
+            Role::Endpoint(..) => "endpoint",
         }
     }
 }
@@ -55,11 +58,11 @@ impl Principal {
         }
     }
 
-    /// The tenant a tenant token is bound to; `None` for admins.
+    /// The tenant a tenant (or endpoint) token is bound to; `None` for admins.
     pub fn tenant(&self) -> Option<&TenantId> {
         match &self.role {
             Role::Admin => None,
-            Role::Tenant(t) => Some(t),
+            Role::Tenant(t) | Role::Endpoint(t, _) => Some(t),
         }
     }
 }
@@ -100,13 +103,14 @@ async fn authenticate(state: &AppState, header: Option<String>) -> Result<Princi
     if row.expires_at <= Utc::now() {
         return Err(unauthorized("token_expired", "this token has expired"));
     }
-    let role = match (row.role.as_str(), row.tenant_id) {
-        ("admin", _) => Role::Admin,
+    let role = match (row.role.as_str(), row.tenant_id, row.endpoint_id) {
+        ("admin", _, _) => Role::Admin,
         // A disabled tenant's tokens are refused until an admin enables it again.
-        ("tenant", Some(t)) if tenant::is_disabled(&state.db, &t).await? => {
+        ("tenant" | "endpoint", Some(t), _) if tenant::is_disabled(&state.db, &t).await? => {
             return Err(ApiError::TenantDisabled)
         }
-        ("tenant", Some(t)) => Role::Tenant(t),
+        ("tenant", Some(t), _) => Role::Tenant(t),
+        ("endpoint", Some(t), Some(e)) => Role::Endpoint(t, e),
         _ => {
             return Err(unauthorized(
                 "invalid_token",
@@ -121,29 +125,100 @@ async fn authenticate(state: &AppState, header: Option<String>) -> Result<Princi
     })
 }
 
+/// What an endpoint token is refused everywhere but its endpoint's pull routes.
+fn endpoint_token_refused() -> ApiError {
+    ApiError::Forbidden(
+        "an endpoint token only reads its pull endpoint's events and moves its cursor".into(),
+    )
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
+    /// Any token but an endpoint token ([`Reader`] takes those).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        if let Some(p) = req.extensions().get::<Principal>() {
-            let p = p.clone();
-            return Box::pin(async move { Ok(p) });
-        }
+        let caller = any_caller(req);
+        Box::pin(async move {
+            let p = caller.await?;
+            if matches!(p.role, Role::Endpoint(..)) {
+                return Err(endpoint_token_refused());
+            }
+            Ok(p)
+        })
+    }
+}
+
+/// The caller with any token, endpoint tokens included.
+fn any_caller(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Principal, ApiError>> {
+    if let Some(p) = req.extensions().get::<Principal>() {
+        let p = p.clone();
+        return Box::pin(async move { Ok(p) });
+    }
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let req = req.clone();
+    Box::pin(async move {
+        let state = state
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+        let principal = authenticate(&state, header).await?;
+        state.admin_limiter.check(&principal.token_id)?;
+        req.extensions_mut().insert(principal.clone());
+        Ok(principal)
+    })
+}
+
+/// A reader of one endpoint's events: an admin, its tenant's token, or a token of that very
+/// endpoint. Any other tenant's or endpoint's answers 404, as if it did not exist.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    pub principal: Principal,
+    pub tenant: tenant::Model,
+    pub endpoint: crate::store::endpoint::Model,
+}
+
+impl FromRequest for Reader {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let caller = any_caller(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let tenant_ref = req.match_info().get("tenant").map(str::to_owned);
+        let endpoint_ref = req.match_info().get("endpoint").map(str::to_owned);
         let req = req.clone();
         Box::pin(async move {
+            let principal = caller.await?;
             let state = state
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-            let principal = authenticate(&state, header).await?;
-            state.admin_limiter.check(&principal.token_id)?;
-            req.extensions_mut().insert(principal.clone());
-            Ok(principal)
+            let tenant = tenant::find_by_ref(&state.db, &tenant_ref.ok_or(ApiError::NotFound)?)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let endpoint = endpoint_ref
+                .and_then(|e| EndpointId::parse(&e).ok())
+                .ok_or(ApiError::NotFound)?;
+            let allowed = match &principal.role {
+                Role::Admin => true,
+                Role::Tenant(t) => t == &tenant.id,
+                Role::Endpoint(t, e) => t == &tenant.id && e == &endpoint,
+            };
+            if !allowed {
+                return Err(ApiError::NotFound);
+            }
+            let endpoint =
+                crate::store::endpoint::find_for_tenant(&state.db, &tenant.id, &endpoint)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+            req.extensions_mut().insert(tenant.id.clone());
+            Ok(Reader {
+                principal,
+                tenant,
+                endpoint,
+            })
         })
     }
 }
@@ -226,6 +301,10 @@ pub async fn issue_token(
         created_at: Set(now),
         expires_at: Set(expires_at),
         revoked_at: Set(None),
+        endpoint_id: Set(match role {
+            Role::Endpoint(_, e) => Some(e.clone()),
+            _ => None,
+        }),
     }
     .insert(db)
     .await?;
@@ -235,6 +314,6 @@ pub async fn issue_token(
 fn role_tenant(role: &Role) -> Option<&TenantId> {
     match role {
         Role::Admin => None,
-        Role::Tenant(t) => Some(t),
+        Role::Tenant(t) | Role::Endpoint(t, _) => Some(t),
     }
 }

@@ -20,6 +20,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-timestamp",
     "webhook-signature",
     crate::delivery::send::DELIVERY_ID,
+    crate::delivery::send::SEQUENCE,
     "user-agent",
 ];
 
@@ -101,5 +102,15 @@ pub(super) fn check_rate_limit(n: u32, errors: &mut Vec<FieldError>) {
 pub(super) fn check_concurrency(n: u32, errors: &mut Vec<FieldError>) {
     if n > 100 {
         errors.push(FieldError::new("max_concurrency", "must be at most 100"));
+    }
+}
+
+/// A heartbeat every 1 to 1440 minutes (`0` removes it).
+pub(super) fn check_heartbeat(n: u32, errors: &mut Vec<FieldError>) {
+    if n > 1440 {
+        errors.push(FieldError::new(
+            "heartbeat_minutes",
+            "must be between 1 and 1440 (0 removes the heartbeat)",
+        ));
     }
 }

@@ -20,6 +20,16 @@ pub struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabel {
     pub provider: String,
     pub reason: String,
@@ -47,6 +57,15 @@ pub struct Metrics {
     pub delivery_latency_seconds: Histogram,
     pub queue_depth: Gauge,
     pub oldest_pending_seconds: Gauge<f64, AtomicU64>,
+    /// Operational alerts raised, by kind.
+    pub alerts_raised: Family<KindLabel, Counter>,
+    /// Endpoints whose every attempt has failed since `failing_since`.
+    pub endpoints_failing: Gauge,
+    /// Per pull endpoint: events not yet passed by the cursor, the age of the oldest of them,
+    /// and when its receiver last read (Unix seconds).
+    pub pull_backlog: Family<EndpointLabel, Gauge>,
+    pub pull_lag_seconds: Family<EndpointLabel, Gauge<f64, AtomicU64>>,
+    pub pull_last_read_timestamp_seconds: Family<EndpointLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -127,7 +146,43 @@ impl Default for Metrics {
             "Age of the oldest pending delivery",
             oldest_pending_seconds.clone(),
         );
+        let alerts_raised = Family::<KindLabel, Counter>::default();
+        let endpoints_failing = Gauge::default();
+        let pull_backlog = Family::<EndpointLabel, Gauge>::default();
+        let pull_lag_seconds = Family::<EndpointLabel, Gauge<f64, AtomicU64>>::default();
+        let pull_last_read_timestamp_seconds =
+            Family::<EndpointLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "alerts_raised",
+            "Operational alerts raised, by kind (README, \"Operator alerts\")",
+            alerts_raised.clone(),
+        );
+        registry.register(
+            "endpoints_failing",
+            "Endpoints whose every attempt has failed for a while (failing_since set)",
+            endpoints_failing.clone(),
+        );
+        registry.register(
+            "pull_backlog",
+            "Events of a pull endpoint not yet passed by its cursor",
+            pull_backlog.clone(),
+        );
+        registry.register(
+            "pull_lag_seconds",
+            "Age of a pull endpoint's oldest event not yet passed by its cursor",
+            pull_lag_seconds.clone(),
+        );
+        registry.register(
+            "pull_last_read_timestamp_seconds",
+            "When a pull endpoint's receiver last read (Unix time)",
+            pull_last_read_timestamp_seconds.clone(),
+        );
         Self {
+            alerts_raised,
+            endpoints_failing,
+            pull_backlog,
+            pull_lag_seconds,
+            pull_last_read_timestamp_seconds,
             delivery_attempts,
             delivery_attempt_seconds,
             delivery_retries,
