@@ -154,10 +154,15 @@ impl Monitor {
             } else {
                 let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
                 let failures = backoff.get(&ep.id).map_or(0, |(n, _)| *n) + 1;
-                let wait = (5i64 << failures.min(7)).min(600);
+                // Doubling from the monitor's interval, at most ten minutes.
+                let wait = (self.settings.interval * 2u32.pow(failures.min(12)))
+                    .min(Duration::from_secs(600));
                 backoff.insert(
                     ep.id.clone(),
-                    (failures, now + chrono::Duration::seconds(wait)),
+                    (
+                        failures,
+                        now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                    ),
                 );
                 tracing::warn!(endpoint = %ep.id, error = outcome.error.as_deref().unwrap_or(""), "handshake not answered 2xx");
             }
