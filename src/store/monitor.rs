@@ -149,6 +149,7 @@ pub async fn pending_by_endpoint(db: &impl ConnectionTrait) -> Result<Vec<Pendin
 /// Where a pull endpoint's receiver stands.
 pub struct PullPosition {
     pub endpoint_id: EndpointId,
+    pub tenant_id: TenantId,
     pub last_seq: i64,
     pub cursor: i64,
     pub read_at: Option<DateTime<Utc>>,
@@ -177,6 +178,7 @@ pub async fn pull_positions(db: &impl ConnectionTrait) -> Result<Vec<PullPositio
             .await?;
         out.push(PullPosition {
             endpoint_id: ep.id,
+            tenant_id: ep.tenant_id,
             last_seq: seq.last_seq,
             cursor: seq.cursor,
             read_at: seq.read_at,

@@ -177,6 +177,24 @@ pub async fn remove_deleted_batch(
     let turn = gate.enter().await;
     let txn = super::begin_write(turn.db).await?;
     if ids.is_empty() {
+        // What has no foreign key to the tenant goes with it: its endpoints' sequences and
+        // its alerts.
+        super::endpoint_sequence::Entity::delete_many()
+            .filter(
+                super::endpoint_sequence::Column::EndpointId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(super::endpoint::Column::Id)
+                        .from(super::endpoint::Entity)
+                        .and_where(super::endpoint::Column::TenantId.eq(tenant.clone()))
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
+        super::alert::Entity::delete_many()
+            .filter(super::alert::Column::TenantId.eq(tenant.clone()))
+            .exec(&txn)
+            .await?;
         tenant::Entity::delete_many()
             .filter(tenant::Column::Id.eq(tenant.clone()))
             .filter(tenant::Column::DeletedAt.is_not_null())

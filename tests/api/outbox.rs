@@ -101,6 +101,8 @@ async fn side(app: TestApp, sqlite_api: bool) -> Side {
         json!({"url": "https://a.example/hook"}),
         json!({"url": "https://b.example/hook", "event_types": ["transport.*"], "include_stale": true}),
         json!({"url": "https://c.example/hook", "event_types": ["lab.*"]}),
+        json!({"kind": "pull"}),
+        json!({"url": "https://d.example/hook", "handshake": true}),
     ] {
         let res = app
             .post_as(
@@ -252,7 +254,14 @@ async fn rows(side: &Side, answers: Vec<Value>) -> Value {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| (e.id.to_string(), e.url.as_str().to_owned()))
+        .map(|e| {
+            // A pull endpoint's URL names its tenant, which differs between the sides.
+            let url = match e.kind {
+                gateway::domain::EndpointKind::Pull => "pull".to_owned(),
+                gateway::domain::EndpointKind::Push => e.url.as_str().to_owned(),
+            };
+            (e.id.to_string(), url)
+        })
         .collect();
     let mut event_rows: Vec<Value> = Vec::new();
     for e in &events {
@@ -312,7 +321,8 @@ async fn rows(side: &Side, answers: Vec<Value>) -> Value {
                 d.leased_by,
                 d.leased_until.is_some(),
                 d.completed_at,
-                d.next_attempt_at >= d.created_at
+                d.next_attempt_at >= d.created_at,
+                d.seq
             ])
         })
         .collect();
@@ -356,7 +366,7 @@ async fn rows(side: &Side, answers: Vec<Value>) -> Value {
         .into_iter()
         .map(|e| {
             json!([
-                e.url.as_str(),
+                url[e.id.as_str()],
                 e.enabled,
                 e.disabled_reason,
                 e.failing_since
@@ -364,7 +374,16 @@ async fn rows(side: &Side, answers: Vec<Value>) -> Value {
         })
         .collect();
     endpoints.sort_by_key(|v| v.to_string());
+    let mut sequences: Vec<Value> = gateway::store::endpoint_sequence::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| json!([url[q.endpoint_id.as_str()], q.last_seq]))
+        .collect();
+    sequences.sort_by_key(|v| v.to_string());
     json!({
+        "sequences": sequences,
         "answers": answers, "events": event_rows, "heads": heads,
         "deliveries": delivery_rows, "attempts": attempts, "endpoints": endpoints,
     })
@@ -383,6 +402,7 @@ async fn both_outbox_backends_write_the_same_rows_for_the_same_batches() {
         "deliveries",
         "attempts",
         "endpoints",
+        "sequences",
     ] {
         assert_eq!(
             a[key],
@@ -420,6 +440,21 @@ async fn both_outbox_backends_write_the_same_rows_for_the_same_batches() {
         ]
     );
     assert_eq!(a["heads"].as_array().unwrap().len(), 2);
+    // The pull endpoint's events (until an outcome disabled it) are numbered 1, 2, 3...
+    let pull_numbers: Vec<i64> = a["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d[1] == "pull")
+        .map(|d| d[11].as_i64().unwrap())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(pull_numbers.len() >= 2, "{pull_numbers:?}");
+    assert_eq!(
+        pull_numbers,
+        (1..=pull_numbers.len() as i64).collect::<Vec<i64>>()
+    );
     let attempts = a["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 3, "{attempts:?}");
     let disabled = a["endpoints"]

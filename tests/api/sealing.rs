@@ -217,6 +217,14 @@ async fn a_deleted_tenant_is_gone_at_once_its_keys_destroyed_and_its_rows_remove
         .await
         .unwrap();
     assert!(deliveries.is_empty() && attempts.is_empty());
+    let sequences = gateway::store::endpoint_sequence::Entity::find()
+        .all(db)
+        .await
+        .unwrap();
+    assert!(
+        sequences.is_empty(),
+        "its endpoints' sequences go too: {sequences:?}"
+    );
     let row = gateway::store::tenant::Entity::find_by_id(tenant)
         .one(db)
         .await

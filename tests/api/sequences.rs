@@ -268,6 +268,26 @@ async fn a_pull_endpoint_is_sent_nothing_and_its_reader_long_polls_then_commits_
     assert_eq!(delivered.len(), 1, "the cursor passed one event");
     assert_eq!(delivered[0]["event_id"], event.as_str());
 
+    let stats: Value = s
+        .app
+        .get_as("/api/v1/stats", &s.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let shown = stats["pull"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["endpoint_id"] == id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (shown["cursor"].as_i64(), shown["backlog"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert!(shown["read_at"].is_string() && shown["lag_seconds"].is_number());
+
     // The monitor sets the pull gauges.
     s.app.state.monitor.tick().await.unwrap();
     let metrics = s.app.get("/metrics").await.text().await.unwrap();

@@ -47,6 +47,23 @@ pub struct Stats {
     pub buckets: Vec<StatsBucket>,
     /// Deliveries waiting now.
     pub backlog: i64,
+    /// Every pull endpoint's reader: where it stands now.
+    pub pull: Vec<PullReader>,
+}
+
+/// A pull endpoint's reader, now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PullReader {
+    pub endpoint_id: crate::domain::EndpointId,
+    pub tenant_id: crate::domain::TenantId,
+    pub last_seq: i64,
+    pub cursor: i64,
+    /// Events not yet passed by the cursor.
+    pub backlog: i64,
+    /// How long the oldest of them has waited, in seconds.
+    pub lag_seconds: Option<f64>,
+    /// When the reader last read.
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 /// A minute's label in each backend's SQL, comparable with `label()` below.
@@ -175,5 +192,20 @@ async fn stats(
         minutes,
         buckets,
         backlog,
+        pull: crate::store::monitor::pull_positions(db)
+            .await?
+            .into_iter()
+            .map(|p| PullReader {
+                lag_seconds: p
+                    .oldest_unread
+                    .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0),
+                backlog: p.last_seq - p.cursor,
+                endpoint_id: p.endpoint_id,
+                tenant_id: p.tenant_id,
+                last_seq: p.last_seq,
+                cursor: p.cursor,
+                read_at: p.read_at,
+            })
+            .collect(),
     }))
 }
