@@ -444,3 +444,44 @@ async fn one_tenants_backlog_of_ten_thousand_does_not_delay_another_tenants_fres
     let pending = s.deliveries("?status=pending&limit=1").await;
     assert!(!pending.is_empty(), "tenant A's backlog is still there");
 }
+
+#[tokio::test]
+async fn the_shipped_prometheus_rules_name_only_metrics_the_gateway_exports() {
+    let rules = include_str!("../../src/metrics/alerts.yml");
+    let app = crate::helpers::spawn_app().await;
+    // A labelled family shows once it has a sample: give each one.
+    let m = &app.state.metrics;
+    let endpoint = gateway::metrics::EndpointLabel {
+        endpoint: "ep_x".into(),
+    };
+    m.alerts_raised
+        .get_or_create(&gateway::metrics::KindLabel { kind: "backlog".into() })
+        .inc();
+    m.reject("vectorcare", "invalid_signature");
+    m.delivery_attempts
+        .get_or_create(&gateway::metrics::OutcomeLabel { outcome: "dead".into() })
+        .inc();
+    m.pull_backlog.get_or_create(&endpoint).set(1);
+    m.pull_lag_seconds.get_or_create(&endpoint).set(1.0);
+    m.pull_last_read_timestamp_seconds.get_or_create(&endpoint).set(1.0);
+    let exported = app.get("/metrics").await.text().await.unwrap();
+    let mut named = std::collections::BTreeSet::new();
+    for line in rules.lines().filter_map(|l| l.trim().strip_prefix("expr:")) {
+        for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("gateway_") {
+                named.insert(word.to_owned());
+            }
+        }
+    }
+    assert!(named.len() >= 7, "{named:?}");
+    for name in &named {
+        let family = name.strip_suffix("_total").unwrap_or(name);
+        assert!(
+            exported.contains(&format!("# TYPE {family} ")),
+            "{name} is not exported:\n{exported}"
+        );
+    }
+    let alerts = rules.matches("- alert:").count();
+    assert_eq!(alerts, rules.matches("expr:").count());
+    assert!(alerts >= 8);
+}
