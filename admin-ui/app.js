@@ -456,14 +456,15 @@ async function endpointsTab(t, body) {
       ev.preventDefault();
       const f = formData(create);
       if (f.event_types) f.event_types = f.event_types.split(",").map((s) => s.trim()).filter(Boolean);
-      const e = await act(create.querySelector("button"), () => api("POST", `/tenants/${t.id}/endpoints`, f));
+      const e = await act(create.querySelector("button[type=submit]"), () => api("POST", `/tenants/${t.id}/endpoints`, endpointOptionValues(f)));
       if (e) { shown.replaceChildren(showOnce("Signing secret", e.signing_secret)); create.reset(); render(); }
     },
-  }, field("URL", "url", { required: true, type: "url", placeholder: "https://dispatch.example.com/hooks", id: "endpoint-url" }),
+  }, field("URL", "url", { type: "url", placeholder: "https://dispatch.example.com/hooks (push endpoints)", id: "endpoint-url" }),
   field("Description", "description", {}), field("Event types (comma separated, optional)", "event_types", { placeholder: "transport.*" }),
   h("label", {}, "Payload", h("select", { name: "payload_mode", id: "endpoint-payload-mode" },
     h("option", { value: "full" }, "full (patient data included)"),
     h("option", { value: "minimal" }, "minimal (ids, status, links; no patient data)"))),
+  endpointOptionFields(),
   h("button", { type: "submit" }, "Add endpoint"));
   async function render() {
     const page = await act(null, () => api("GET", `/tenants/${t.id}/endpoints?limit=200`));
@@ -480,7 +481,7 @@ function endpointRow(t, e, shown, render) {
   const path = `/tenants/${t.id}/endpoints/${e.id}`;
   return h("tr", {},
     h("td", {}, h("code", {}, e.url), e.description ? h("div", { class: "muted" }, e.description) : null, h("div", { class: "muted mono" }, e.id),
-      h("div", { class: "muted" }, `payload: ${e.payload_mode}`)),
+      h("div", { class: "muted" }, `payload: ${e.payload_mode}`), endpointDelivery(t, e, shown)),
     h("td", {}, e.enabled ? pill("enabled", "ok") : pill("disabled", "bad"), e.disabled_reason ? h("div", { class: "muted" }, e.disabled_reason) : null),
     h("td", {}, fmtTime(e.failing_since)),
     h("td", {}, h("div", { class: "row" },
@@ -708,7 +709,7 @@ async function route() {
     const tab = parts[2] || "connections";
     return tenantView(parts[1], tab, query, parts.slice(3).join("/") || null).catch(showProblem);
   }
-  const views = { tenants: tenantsView, tokens: tokensView, audit: auditView };
+  const views = { tenants: tenantsView, tokens: tokensView, audit: auditView, alerts: alertsView };
   try { await (views[parts[0]] || dashboardView)(); } catch (e) { showProblem(e); }
 }
 

@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 
 const INDEX: &str = include_str!("../../admin-ui/index.html");
 const APP_JS: &str = include_str!("../../admin-ui/app.js");
+const DELIVERY_JS: &str = include_str!("../../admin-ui/delivery.js");
 const STYLE: &str = include_str!("../../admin-ui/style.css");
 
 /// Everything comes from this origin: no CDN, no inline script.
@@ -30,6 +31,10 @@ async fn app_js() -> HttpResponse {
     file(APP_JS, "text/javascript; charset=utf-8")
 }
 
+async fn delivery_js() -> HttpResponse {
+    file(DELIVERY_JS, "text/javascript; charset=utf-8")
+}
+
 async fn style() -> HttpResponse {
     file(STYLE, "text/css; charset=utf-8")
 }
@@ -39,5 +44,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(index))
         .route("/admin/", web::get().to(index))
         .route("/admin/app.js", web::get().to(app_js))
+        .route("/admin/delivery.js", web::get().to(delivery_js))
         .route("/admin/style.css", web::get().to(style));
 }

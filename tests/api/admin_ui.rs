@@ -25,7 +25,11 @@ async fn the_admin_ui_is_served_from_the_binary_and_loads_nothing_from_elsewhere
         !html.contains("http://") && !html.contains("https://"),
         "no external URL in the page"
     );
-    for (path, kind) in [("/admin/app.js", "javascript"), ("/admin/style.css", "css")] {
+    for (path, kind) in [
+        ("/admin/app.js", "javascript"),
+        ("/admin/delivery.js", "javascript"),
+        ("/admin/style.css", "css"),
+    ] {
         let res = app.get(path).await;
         assert_eq!(res.status().as_u16(), 200, "{path}");
         let ct = res.headers()["content-type"].to_str().unwrap().to_owned();

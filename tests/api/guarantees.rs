@@ -455,15 +455,21 @@ async fn the_shipped_prometheus_rules_name_only_metrics_the_gateway_exports() {
         endpoint: "ep_x".into(),
     };
     m.alerts_raised
-        .get_or_create(&gateway::metrics::KindLabel { kind: "backlog".into() })
+        .get_or_create(&gateway::metrics::KindLabel {
+            kind: "backlog".into(),
+        })
         .inc();
     m.reject("vectorcare", "invalid_signature");
     m.delivery_attempts
-        .get_or_create(&gateway::metrics::OutcomeLabel { outcome: "dead".into() })
+        .get_or_create(&gateway::metrics::OutcomeLabel {
+            outcome: "dead".into(),
+        })
         .inc();
     m.pull_backlog.get_or_create(&endpoint).set(1);
     m.pull_lag_seconds.get_or_create(&endpoint).set(1.0);
-    m.pull_last_read_timestamp_seconds.get_or_create(&endpoint).set(1.0);
+    m.pull_last_read_timestamp_seconds
+        .get_or_create(&endpoint)
+        .set(1.0);
     let exported = app.get("/metrics").await.text().await.unwrap();
     let mut named = std::collections::BTreeSet::new();
     for line in rules.lines().filter_map(|l| l.trim().strip_prefix("expr:")) {

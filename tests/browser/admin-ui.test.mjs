@@ -49,6 +49,8 @@ const env = {
   // One attempt now, the next in an hour: the test redelivers by hand.
   GATEWAY_DELIVERY_RETRY_SCHEDULE: "0s,1h",
   GATEWAY_LOG: "warn",
+  // One failed verification is a burst here: the Alerts page has something to show.
+  GATEWAY_ALERT_VERIFICATION_FAILURES: "1",
 };
 // SQLite in the temporary folder, or the PostgreSQL database the Rust harness created.
 if (process.env.UI_TEST_DATABASE_URL) env.DATABASE_URL = process.env.UI_TEST_DATABASE_URL;
@@ -161,6 +163,31 @@ try {
   await chart.waitFor();
   assert.match(await chart.getAttribute("aria-label"), /1 webhooks, 1 deliveries, 1 failed attempts/);
   if (shots) await page.screenshot({ path: join(shots, "dashboard.png"), fullPage: true });
+
+  // A pull endpoint: no URL; its reader gets a token that reads this endpoint only.
+  await page.getByRole("link", { name: "Tenants" }).click();
+  await page.getByRole("link", { name: "Acme Health" }).click();
+  await page.getByRole("link", { name: "Endpoints" }).click();
+  await page.getByText(`kind: push`).waitFor();
+  await page.getByLabel("Kind").selectOption("pull");
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  await page.getByText("kind: pull").waitFor();
+  await page.getByText(/sequence: 0 · cursor 0 · backlog 0/).waitFor();
+  await page.getByRole("button", { name: "New reader token" }).click();
+  const reader = (await page.locator("[data-secret]", { hasText: /^eyJ/ }).textContent()).trim();
+  const pullUrl = (await page.locator("code", { hasText: /\/endpoints\/ep_.*\/events$/ }).first().textContent()).trim();
+  const read = await fetch(pullUrl, { headers: { authorization: `Bearer ${reader}` } });
+  assert.equal(read.status, 200, "the reader token reads its endpoint");
+  const elsewhere = await fetch(`${base}/api/v1/tenants`, { headers: { authorization: `Bearer ${reader}` } });
+  assert.equal(elsewhere.status, 403, "and nothing else");
+
+  // A forged webhook: the operators' alert shows on the Alerts page.
+  const forged = await fetch(webhookUrl, { method: "POST", headers: { "x-vectorcare-signature": "Zm9yZ2Vk" }, body: "{}" });
+  assert.equal(forged.status, 401);
+  await page.waitForTimeout(300);
+  await page.getByRole("link", { name: "Alerts" }).click();
+  await page.getByRole("heading", { name: "Alerts" }).waitFor();
+  await page.getByRole("cell", { name: "verification_failures" }).first().waitFor();
 
   // Narrow screens: nothing wider than the phone.
   await page.setViewportSize({ width: 380, height: 800 });

@@ -61,7 +61,7 @@ pub fn verification_failed(state: &AppState, provider: &str, tenant: &TenantId) 
         tenant_id: Some(tenant.clone()),
         endpoint_id: None,
         summary: format!(
-            "{threshold} webhooks failed verification on tenant {tenant}'s {provider} URL within a minute"
+            "failed verifications on tenant {tenant}'s {provider} URL reached {threshold} within a minute"
         ),
         detail: serde_json::json!({"provider": provider, "failures": threshold, "window_seconds": 60}),
     };
