@@ -28,6 +28,9 @@ pub struct DeliverySettings {
     pub ssrf_resolve: Vec<(String, std::net::IpAddr)>,
     /// The explicit proxy of every outbound call (callbacks and provider calls), if any.
     pub outbound_proxy: Option<url::Url>,
+    /// The longest a pull endpoint's read waits for events, whatever its `wait` asks (a proxy
+    /// in front may close idle requests sooner).
+    pub pull_max_wait: Duration,
 }
 
 /// Comma-separated entries, each read by `parse`; empty entries are skipped.
@@ -95,6 +98,13 @@ impl DeliverySettings {
                     ));
                 }
                 lease
+            },
+            pull_max_wait: {
+                let wait = parse_duration("pull_max_wait", &raw.pull_max_wait)?;
+                if wait > Duration::from_secs(60) {
+                    return Err(invalid("pull_max_wait", "must be at most 60s"));
+                }
+                wait
             },
             ssrf_guard: raw.ssrf_guard,
             ssrf_allowlist: comma_list(&raw.ssrf_allowlist, |s| {

@@ -85,6 +85,7 @@ pub struct RawSettings {
     /// The environment's `HTTP_PROXY`/`HTTPS_PROXY` are never used.
     pub outbound_proxy: String,
     pub monitor_interval: String,
+    pub pull_max_wait: String,
     pub operator_url: String,
     pub operator_secret: String,
     pub alert_failures: u32,
@@ -147,6 +148,7 @@ impl Default for RawSettings {
             ssrf_resolve: String::new(),
             outbound_proxy: String::new(),
             monitor_interval: "5s".into(),
+            pull_max_wait: "60s".into(),
             operator_url: String::new(),
             operator_secret: String::new(),
             alert_failures: 5,

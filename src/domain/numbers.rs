@@ -40,6 +40,11 @@ pub fn present_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>
     optional_u32(d).map(Some)
 }
 
+/// A required signed 64-bit number (`serde(deserialize_with)`).
+pub fn required_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    optional_i64(d)?.ok_or_else(|| D::Error::custom("expected a whole number, got null"))
+}
+
 /// An optional signed 64-bit number, e.g. Unix seconds (`serde(deserialize_with)`).
 pub fn optional_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     optional(d, "that fits in 64 bits")

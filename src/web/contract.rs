@@ -21,8 +21,31 @@ pub fn complete(api: &utoipa::openapi::OpenApi) -> Value {
     doc
 }
 
-/// Rules between fields: an admin token names no tenant, a tenant token must.
+/// Rules between fields: an admin token names no tenant, a tenant token must; a pull endpoint
+/// has no URL and none of the push options, a push endpoint has a URL, and a FIFO endpoint does
+/// not supersede.
 fn add_rules(doc: &mut Value) {
+    if let Some(Value::Object(endpoint)) = doc.pointer_mut("/components/schemas/CreateEndpoint") {
+        endpoint.insert(
+            "allOf".into(),
+            json!([
+                {
+                    "if": {"properties": {"kind": {"const": "pull"}}, "required": ["kind"]},
+                    "then": {"properties": {
+                        "url": {"type": "null"},
+                        "handshake": {"const": false},
+                        "supersede": {"const": false},
+                        "heartbeat_minutes": {"enum": [0, null]}
+                    }},
+                    "else": {"required": ["url"], "properties": {"url": {"type": "string"}}}
+                },
+                {
+                    "if": {"properties": {"ordering": {"const": "fifo_subject"}}, "required": ["ordering"]},
+                    "then": {"properties": {"supersede": {"const": false}}}
+                }
+            ]),
+        );
+    }
     if let Some(Value::Object(token)) = doc.pointer_mut("/components/schemas/CreateToken") {
         // `if`/`then`/`else` rather than `oneOf`: removing `tenant` from an admin token's body
         // leaves it valid, which a generator reading a `oneOf` branch would take for invalid.
@@ -136,6 +159,7 @@ fn cursor_prefix(path: &str) -> Option<&'static str> {
         "deliveries" => "dlv",
         "actions" => "act",
         "access-log" => "acc",
+        "alerts" => "alr",
         _ => return None,
     })
 }
@@ -203,6 +227,16 @@ fn limits() -> Vec<(&'static str, &'static str, Value)> {
             "UpdateEndpoint",
             "max_concurrency",
             json!({"minimum": 0, "maximum": 100}),
+        ),
+        (
+            "CreateEndpoint",
+            "heartbeat_minutes",
+            json!({"minimum": 0, "maximum": 1440}),
+        ),
+        (
+            "UpdateEndpoint",
+            "heartbeat_minutes",
+            json!({"minimum": 0, "maximum": 1440}),
         ),
     ]
 }

@@ -39,6 +39,16 @@ pub enum TokenRole {
     Endpoint,
 }
 
+/// The roles `POST /tokens` makes; endpoint tokens are made on their endpoint.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NewTokenRole {
+    /// Everything, every tenant.
+    Admin,
+    /// One tenant's own resources.
+    Tenant,
+}
+
 /// A token as listed: never the JWT itself.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Token {
@@ -92,7 +102,7 @@ pub struct TokenList {
 pub struct CreateToken {
     #[schema(example = "dispatch integration")]
     pub name: String,
-    pub role: TokenRole,
+    pub role: NewTokenRole,
     /// Required for `tenant` tokens: the tenant's id or slug.
     pub tenant: Option<String>,
     /// Lifetime, e.g. `30d` or `12h` (default: the gateway's `token_default_ttl`, at most 10 years).
@@ -159,23 +169,16 @@ async fn create_token(
     }
     let ttl = token_ttl(&state, input.expires_in.as_deref(), &mut errors);
     let role = match (input.role, input.tenant.as_deref()) {
-        (TokenRole::Admin, None) => Some(Role::Admin),
-        (TokenRole::Admin, Some(_)) => {
+        (NewTokenRole::Admin, None) => Some(Role::Admin),
+        (NewTokenRole::Admin, Some(_)) => {
             errors.push(FieldError::new("tenant", "must be absent for admin tokens"));
             None
         }
-        (TokenRole::Tenant, None) => {
+        (NewTokenRole::Tenant, None) => {
             errors.push(FieldError::new("tenant", "is required for tenant tokens"));
             None
         }
-        (TokenRole::Endpoint, _) => {
-            errors.push(FieldError::new(
-                "role",
-                "endpoint tokens are made at POST /api/v1/tenants/{tenant}/endpoints/{endpoint}/tokens",
-            ));
-            None
-        }
-        (TokenRole::Tenant, Some(reference)) => {
+        (NewTokenRole::Tenant, Some(reference)) => {
             match tenant::find_by_ref(&state.db, reference).await? {
                 Some(t) => Some(Role::Tenant(t.id)),
                 // Answered after the other fields' checks: an invalid body is a 422 first.

@@ -127,14 +127,16 @@ async fn create_endpoint(
             None
         }
     };
-    check_options(
+    if let Some(n) = input.heartbeat_minutes {
+        check_heartbeat(n, &mut errors);
+    }
+    errors.extend(option_conflicts(
         input.kind,
         input.ordering,
         input.handshake,
         input.heartbeat_minutes,
         input.supersede,
-        &mut errors,
-    );
+    ));
     check_description(&input.description, &mut errors);
     check_event_types(&input.event_types, &mut errors);
     check_headers(&input.headers, &mut errors);
@@ -227,6 +229,7 @@ async fn get_endpoint(
     request_body = UpdateEndpoint,
     responses(
         (status = 200, body = Endpoint),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "an option that does not go with the endpoint's kind or ordering, or a URL for a pull endpoint (`conflict`)"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields (`validation_failed`)"),
         CommonErrors
     ),
@@ -245,7 +248,11 @@ async fn update_endpoint(
     let (id, stored_headers) = (current.id.clone(), current.headers.clone());
     let was_enabled = current.enabled;
     let kind = current.kind;
-    check_options(
+    if let Some(n) = input.heartbeat_minutes {
+        check_heartbeat(n, &mut errors);
+    }
+    // With what is stored: a conflict with the endpoint's state, not a malformed body.
+    let conflicts = option_conflicts(
         kind,
         input.ordering.unwrap_or(current.ordering),
         input.handshake.unwrap_or(current.handshake),
@@ -253,18 +260,23 @@ async fn update_endpoint(
             .heartbeat_minutes
             .or(current.heartbeat_minutes.map(|n| n as u32)),
         input.supersede.unwrap_or(current.supersede),
-        &mut errors,
     );
+    if let Some(c) = conflicts.into_iter().next() {
+        return Err(ApiError::Conflict {
+            field: c.field,
+            message: c.message,
+        });
+    }
     let mut model: endpoint::ActiveModel = current.into();
     // A new URL, a re-enabled endpoint or a handshake newly asked for: the receiver at the
     // URL answers a handshake before it is sent patient data again.
     let mut handshake_again = input.handshake == Some(true);
     if let Some(u) = &input.url {
         if kind == EndpointKind::Pull {
-            errors.push(FieldError::new(
-                "url",
-                "a pull endpoint has no URL to change",
-            ));
+            return Err(ApiError::Conflict {
+                field: "url".into(),
+                message: "a pull endpoint has no URL to change".into(),
+            });
         } else if let Some(url) = check_url(&state, u, &mut errors) {
             model.url = Set(url);
             handshake_again = true;
@@ -375,18 +387,15 @@ fn pull_url(
     .map_err(|m| ApiError::internal(anyhow::anyhow!("the pull URL is not a URL: {m}")))
 }
 
-/// The delivery options that go together, checked as a whole.
-fn check_options(
+/// The delivery options that do not go together.
+fn option_conflicts(
     kind: EndpointKind,
     ordering: Ordering,
     handshake: bool,
     heartbeat_minutes: Option<u32>,
     supersede: bool,
-    errors: &mut Vec<FieldError>,
-) {
-    if let Some(n) = heartbeat_minutes {
-        check_heartbeat(n, errors);
-    }
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
     if kind == EndpointKind::Pull {
         for (on, field) in [
             (handshake, "handshake"),
@@ -407,4 +416,5 @@ fn check_options(
             "a fifo_subject endpoint keeps its strict order: nothing is superseded",
         ));
     }
+    errors
 }

@@ -42,8 +42,10 @@ pub struct SequenceQuery {
     /// How many at most (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
-    /// When none is there yet, wait up to this long for the first (`0s` to `60s`, e.g. `30s`;
-    /// default `0s`): it is answered within a second of its arrival.
+    /// When none is there yet, wait up to this many seconds for the first (`0s` to `60s`, e.g.
+    /// `30s`; default `0s`; the gateway's `pull_max_wait` may cut it shorter): it is answered
+    /// within a second of its arrival.
+    #[param(pattern = r"^([0-9]|[1-5][0-9]|60)s$")]
     pub wait: Option<String>,
 }
 
@@ -92,7 +94,21 @@ pub struct Cursor {
 pub struct CommitCursor {
     /// The last number processed: every event up to it counts as delivered.
     #[schema(minimum = 0)]
+    #[serde(deserialize_with = "crate::domain::numbers::required_i64")]
     pub cursor: i64,
+}
+
+/// `0s` to `60s`, whole seconds, exactly as the parameter's pattern says.
+fn wait_of(text: &str) -> Option<Duration> {
+    let digits = text.strip_suffix('s')?;
+    if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.len() == 2 && digits.starts_with('0') {
+        return None;
+    }
+    let wait = Duration::from_secs(digits.parse().ok()?);
+    (wait <= MAX_WAIT).then_some(wait)
 }
 
 fn limit_of(q: &SequenceQuery) -> Result<u64, ApiError> {
@@ -133,8 +149,8 @@ async fn endpoint_events(
     let limit = limit_of(&query)?;
     let wait = match query.wait.as_deref() {
         None => Duration::ZERO,
-        Some(text) => crate::domain::bounded_duration(text, Duration::ZERO, MAX_WAIT)
-            .map_err(|m| ApiError::Validation(vec![FieldError::new("wait", m)]))?,
+        Some(text) => wait_of(text)
+            .ok_or_else(|| ApiError::Validation(vec![FieldError::new("wait", "must be whole seconds from 0s to 60s, like 30s")]))?,
     };
     let ep = &reader.endpoint;
     let pull = ep.kind == EndpointKind::Pull;
@@ -149,7 +165,7 @@ async fn endpoint_events(
         None if pull => endpoint_sequence::of(&state.db, &ep.id).await?.cursor,
         None => 0,
     };
-    let until = tokio::time::Instant::now() + wait;
+    let until = tokio::time::Instant::now() + wait.min(state.settings.delivery.pull_max_wait);
     let rows = loop {
         let rows = for_tenant(&reader.tenant.id)
             .deliveries()
