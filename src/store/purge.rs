@@ -2,7 +2,8 @@
 //! webhook as received, its headers, the normalized data) and the response bodies its deliveries
 //! got back are purged. The skeleton stays (ids, type, subject, times, delivery outcomes and
 //! attempts), so counts, timelines and audits still add up. An event with a delivery still
-//! pending keeps its payload until the delivery ends: that is what would be sent.
+//! pending keeps its payload until the delivery ends: that is what would be sent. Waiting to be
+//! read by a pull endpoint does not count: retention applies to what sits unread.
 //!
 //! A deleted tenant's rows are removed the same way (`remove_deleted_batch`), its own row last.
 //!
@@ -71,6 +72,7 @@ pub async fn purge_batch(
         .column(delivery::Column::EventId)
         .filter(delivery::Column::EventId.is_in(ids.clone()))
         .filter(delivery::Column::Status.eq(DeliveryStatus::Pending))
+        .filter(delivery::Column::EndpointId.not_in_subquery(pull_endpoints()))
         .distinct()
         .into_tuple()
         .all(db)
@@ -96,6 +98,16 @@ pub async fn purge_batch(
         last: Some(last),
         first_kept,
     })
+}
+
+/// Pull endpoints: an event waiting to be read by one is not "being delivered". Retention
+/// applies to what sits unread; the reader then reads it as purged.
+fn pull_endpoints() -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(super::endpoint::Column::Id)
+        .from(super::endpoint::Entity)
+        .and_where(super::endpoint::Column::Kind.eq(crate::domain::EndpointKind::Pull))
+        .to_owned()
 }
 
 /// Empties the payloads of `ids` (those not purged yet) and their attempts' response bodies.
@@ -129,6 +141,7 @@ async fn strip(
                     .from(delivery::Entity)
                     .and_where(delivery::Column::EventId.is_in(ids.to_vec()))
                     .and_where(delivery::Column::Status.eq(DeliveryStatus::Pending))
+                    .and_where(delivery::Column::EndpointId.not_in_subquery(pull_endpoints()))
                     .to_owned(),
             ),
         )
