@@ -161,10 +161,17 @@ async fn a_pull_endpoint_is_sent_nothing_and_its_reader_long_polls_then_commits_
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
 
-    for body in [json!({"handshake": true}), json!({"url": "https://elsewhere.example/"})] {
+    for body in [
+        json!({"handshake": true}),
+        json!({"url": "https://elsewhere.example/"}),
+    ] {
         let res = s
             .app
-            .patch_as(&format!("/api/v1/tenants/acme/endpoints/{id}"), &s.admin, body)
+            .patch_as(
+                &format!("/api/v1/tenants/acme/endpoints/{id}"),
+                &s.admin,
+                body,
+            )
             .await;
         assert_problem(res, 409, "conflict").await;
     }

@@ -149,8 +149,12 @@ async fn endpoint_events(
     let limit = limit_of(&query)?;
     let wait = match query.wait.as_deref() {
         None => Duration::ZERO,
-        Some(text) => wait_of(text)
-            .ok_or_else(|| ApiError::Validation(vec![FieldError::new("wait", "must be whole seconds from 0s to 60s, like 30s")]))?,
+        Some(text) => wait_of(text).ok_or_else(|| {
+            ApiError::Validation(vec![FieldError::new(
+                "wait",
+                "must be whole seconds from 0s to 60s, like 30s",
+            )])
+        })?,
     };
     let ep = &reader.endpoint;
     let pull = ep.kind == EndpointKind::Pull;
