@@ -69,6 +69,8 @@ pub struct Dispatcher {
     handed: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Handed>>>,
     /// The gateway's public URL: minimal bodies point into its API.
     api_url: String,
+    /// The last `delivery_dead` alert key raised per endpoint (one a minute).
+    dead_alerts: Mutex<std::collections::HashMap<crate::domain::EndpointId, String>>,
 }
 
 /// What the dispatcher is built from besides its queue and settings.
@@ -110,6 +112,7 @@ impl Dispatcher {
             sender,
             notify,
             api_url,
+            dead_alerts: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -412,20 +415,30 @@ impl Dispatcher {
     async fn alert(
         &self,
         ep: &endpoint::Model,
+        c: &Claimed,
         status: DeliveryStatus,
         disabled: Option<String>,
         now: DateTime<Utc>,
     ) {
         use crate::domain::AlertKind;
         let mut raise = Vec::new();
-        if status == DeliveryStatus::Dead {
+        let dead_key = format!("delivery_dead:{}:{}", ep.id, now.format("%Y-%m-%dT%H:%M"));
+        // Many deaths of one endpoint in a minute are one alert: only the first tries a write.
+        let first_this_minute = status == DeliveryStatus::Dead && {
+            let mut last = self.dead_alerts.lock().unwrap_or_else(|p| p.into_inner());
+            if last.len() > 10_000 {
+                last.clear();
+            }
+            last.insert(ep.id.clone(), dead_key.clone()).as_ref() != Some(&dead_key)
+        };
+        if first_this_minute {
             raise.push(store::alert::Raise {
                 kind: AlertKind::DeliveryDead,
-                dedupe_key: format!("delivery_dead:{}:{}", ep.id, now.format("%Y-%m-%dT%H:%M")),
+                dedupe_key: dead_key,
                 tenant_id: Some(ep.tenant_id.clone()),
                 endpoint_id: Some(ep.id.clone()),
                 summary: format!("a delivery to endpoint {} died", ep.id),
-                detail: serde_json::json!({}),
+                detail: serde_json::json!({"delivery_id": c.id, "event_id": c.event_id}),
             });
         }
         if let Some(reason) = disabled {
@@ -482,7 +495,7 @@ impl Dispatcher {
             _ => None,
         };
         self.record_until(plan, deadline).await?;
-        self.alert(ep, status, disabled, now).await;
+        self.alert(ep, c, status, disabled, now).await;
         if had_change {
             // failing_since or enabled changed: the next delivery must see it.
             self.endpoints.forget(&ep.id);
