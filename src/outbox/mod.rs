@@ -180,6 +180,20 @@ fn unavailable() -> DbErr {
     DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
 }
 
+/// Every waiter of a cycle hears that the database is unavailable (503, retry); outcomes come
+/// back to be written again.
+fn refuse_all(events: Vec<EventJob>, outcomes: Vec<OutcomeJob>) {
+    for (_, reply) in events {
+        let _ = reply.send(Err(unavailable().into()));
+    }
+    for (plan, reply) in outcomes {
+        let _ = reply.send(Err(Box::new(NotRecorded {
+            error: unavailable(),
+            plan: Some(plan),
+        })));
+    }
+}
+
 struct Cycle {
     gate: WriteGate,
     backend: Arc<dyn Backend>,
@@ -190,7 +204,21 @@ impl Cycle {
     async fn write(&self, events: Vec<EventJob>, outcomes: Vec<OutcomeJob>) {
         let records: Vec<&Record> = events.iter().map(|(r, _)| r).collect();
         let plans: Vec<&Plan> = outcomes.iter().map(|(p, _)| p).collect();
-        let turn = self.gate.enter().await;
+        // Others waiting for a lock held elsewhere (an outage) may hold the turn in a row: past
+        // the time a request waits for the database, the cycle answers as the database would.
+        let Some(turn) = self
+            .gate
+            .enter_within(crate::store::UNAVAILABLE_AFTER)
+            .await
+        else {
+            tracing::warn!(
+                events = events.len(),
+                outcomes = outcomes.len(),
+                "write cycle not started: the write gate stayed busy"
+            );
+            refuse_all(events, outcomes);
+            return;
+        };
         let result = self.transaction(&turn, &records, &plans).await;
         match result {
             Ok(mut stored) => {
@@ -209,15 +237,7 @@ impl Cycle {
                 // than after one timeout per row.
                 drop(turn);
                 tracing::warn!(error = %e, events = events.len(), outcomes = outcomes.len(), "write cycle failed: database unavailable");
-                for (_, reply) in events {
-                    let _ = reply.send(Err(unavailable().into()));
-                }
-                for (plan, reply) in outcomes {
-                    let _ = reply.send(Err(Box::new(NotRecorded {
-                        error: unavailable(),
-                        plan: Some(plan),
-                    })));
-                }
+                refuse_all(events, outcomes);
             }
             Err(e) => {
                 // One bad row must not fail its neighbours: each is written on its own.

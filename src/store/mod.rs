@@ -357,6 +357,12 @@ impl WriteGate {
         self.direct.clone()
     }
 
+    /// The turn, if it comes within `wait`: a writer answers "unavailable" rather than queue
+    /// behind others each waiting for a lock held elsewhere.
+    pub async fn enter_within(&self, wait: Duration) -> Option<Turn<'_>> {
+        tokio::time::timeout(wait, self.enter()).await.ok()
+    }
+
     pub async fn enter(&self) -> Turn<'_> {
         Turn {
             db: &self.db,
