@@ -59,7 +59,8 @@ def _provider_for(case, body: dict):
     ref = schema.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
     name = ref.rsplit("/", 1)[-1]
     components = case.operation.schema.raw_schema.get("components", {}).get("schemas", {})
-    for variant in components.get(name, {}).get("oneOf", []):
+    component = components.get(name, {})
+    for variant in component.get("anyOf", component.get("oneOf", [])):
         if "x-provider" in variant and set(body) <= set(variant.get("properties", {})):
             return variant["x-provider"]
     return None

@@ -64,15 +64,16 @@ fn add_rules(doc: &mut Value) {
     }
 }
 
-/// A body that depends on the provider in the path is documented as a `oneOf` over the
+/// A body that depends on the provider in the path is documented as an `anyOf` (a connection)
+/// or a `oneOf` (a key) over the
 /// providers in the registry's order; each variant names its provider (`x-provider`), so a
 /// reader, or a generator (`.ci/schemathesis_hooks.py`), can match the body to `{provider}`.
 /// One path per provider was tried: it made a connection of a tenant just created look like a
 /// resource that should exist, and `Allow` could not match both a provider's own path and the
 /// generic one.
 fn name_provider_variants(doc: &mut Value) {
-    for component in ["ConnectionInput", "AddKeyInput"] {
-        let pointer = format!("/components/schemas/{component}/oneOf");
+    for (component, of) in [("ConnectionInput", "anyOf"), ("AddKeyInput", "oneOf")] {
+        let pointer = format!("/components/schemas/{component}/{of}");
         let Some(variants) = doc.pointer_mut(&pointer).and_then(Value::as_array_mut) else {
             continue;
         };

@@ -79,11 +79,13 @@ fn closed(o: ObjectBuilder, title: String) -> ObjectBuilder {
 /// A connection's body: the fields of the provider's credential spec
 /// (`GET /api/v1/providers` lists them). On update, absent fields keep their value; the key
 /// list, when given, replaces the whole key set. Creating a connection needs the key list.
+/// `anyOf`, not `oneOf`: the providers' bodies share fields, so a body (`{}` to begin with) may
+/// fit several; the `{provider}` in the path says which one applies.
 pub struct ConnectionInput;
 
 impl PartialSchema for ConnectionInput {
     fn schema() -> RefOr<Schema> {
-        let mut one_of = OneOfBuilder::new();
+        let mut one_of = utoipa::openapi::schema::AnyOfBuilder::new();
         for p in Provider::all() {
             let spec = p.plugin().credentials();
             let keys = ArrayBuilder::new()

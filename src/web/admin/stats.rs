@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// How many minutes back (1 to 1440, default 60).
+    #[param(minimum = 1, maximum = 1440)]
     pub minutes: Option<i64>,
 }
 
