@@ -22,6 +22,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod domain;
 pub mod error;
+pub mod fhir;
 pub mod handoff;
 pub mod ingest;
 pub mod metrics;

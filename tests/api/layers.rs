@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "store",
     "providers",
     "normalize",
+    "fhir",
     "signature",
     "rate_limit",
     "metrics",

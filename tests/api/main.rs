@@ -13,6 +13,7 @@ mod durability;
 mod endpoints;
 mod errors;
 mod fake_providers;
+mod fhir;
 mod fuzz;
 mod guarantees;
 mod hardening;
