@@ -178,7 +178,7 @@ fn limits() -> Vec<(&'static str, &'static str, Value)> {
     let url = json!({"maxLength": 2048, "pattern": patterns::HTTPS_URL});
     let headers = json!({
         "maxProperties": 20,
-        "propertyNames": {"pattern": "^(?!(host|content-type|content-length|transfer-encoding|connection|webhook-id|webhook-timestamp|webhook-signature|x-delivery-id|user-agent)$)[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$"},
+        "propertyNames": {"pattern": "^(?!(host|content-type|content-length|transfer-encoding|connection|webhook-id|webhook-timestamp|webhook-signature|x-delivery-id|x-gateway-sequence|user-agent)$)[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$"},
         "additionalProperties": {"type": "string", "maxLength": 4096, "pattern": "^[\\x20-\\x7e]*$"}
     });
     let event_types = json!({"maxItems": 100, "items": {"type": "string", "pattern": "^(?=.{1,100}$)[a-z0-9._-]*\\*?$"}});

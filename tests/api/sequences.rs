@@ -102,6 +102,18 @@ async fn every_endpoint_numbers_its_events_without_gaps_and_a_receiver_reads_wha
         )
         .await;
     }
+    // The number is the gateway's: an endpoint header may not set it.
+    let res = s
+        .app
+        .post_as(
+            "/api/v1/tenants/acme/endpoints",
+            &s.admin,
+            json!({"url": rx_a.url, "headers": {"X-Gateway-Sequence": "1"}}),
+        )
+        .await;
+    let problem = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "headers.X-Gateway-Sequence");
+
     // A resend is out of sequence: it carries no number and is not listed.
     let res = s
         .app
