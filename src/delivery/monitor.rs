@@ -272,7 +272,7 @@ impl Monitor {
                 .set(p.last_seq - p.cursor);
             let lag = p
                 .oldest_unread
-                .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+                .map_or(0.0, |t| endpoint_sequence::seconds_since(t, now));
             self.metrics.pull_lag_seconds.get_or_create(&label).set(lag);
             if let Some(read) = p.read_at {
                 self.metrics

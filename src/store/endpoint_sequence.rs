@@ -64,13 +64,7 @@ pub async fn touch_read(
     endpoint: &EndpointId,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    ensure(db, endpoint).await?;
-    Entity::update_many()
-        .col_expr(Column::ReadAt, Expr::value(now))
-        .filter(Column::EndpointId.eq(endpoint.clone()))
-        .exec(db)
-        .await?;
-    Ok(())
+    touch(db, endpoint, Column::ReadAt, now).await
 }
 
 /// A heartbeat went to the endpoint now.
@@ -79,13 +73,62 @@ pub async fn touch_heartbeat(
     endpoint: &EndpointId,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    ensure(db, endpoint).await?;
-    Entity::update_many()
-        .col_expr(Column::HeartbeatAt, Expr::value(now))
-        .filter(Column::EndpointId.eq(endpoint.clone()))
-        .exec(db)
+    touch(db, endpoint, Column::HeartbeatAt, now).await
+}
+
+/// Sets one time column, creating the row when missing: one statement.
+async fn touch(
+    db: &impl ConnectionTrait,
+    endpoint: &EndpointId,
+    column: Column,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use sea_orm::ActiveValue::{NotSet, Set};
+    let mut row = ActiveModel {
+        endpoint_id: Set(endpoint.clone()),
+        last_seq: Set(0),
+        cursor: Set(0),
+        read_at: NotSet,
+        heartbeat_at: NotSet,
+    };
+    match column {
+        Column::ReadAt => row.read_at = Set(Some(now)),
+        _ => row.heartbeat_at = Set(Some(now)),
+    }
+    Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(Column::EndpointId)
+                .update_column(column)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// The creation time of the oldest delivery numbered after `cursor`: how long what a pull
+/// endpoint's reader has not passed has waited.
+pub async fn oldest_after(
+    db: &impl ConnectionTrait,
+    endpoint: &EndpointId,
+    cursor: i64,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    use super::delivery;
+    use sea_orm::QueryOrder;
+    delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::CreatedAt)
+        .filter(delivery::Column::EndpointId.eq(endpoint.clone()))
+        .filter(delivery::Column::Seq.gt(cursor))
+        .order_by_asc(delivery::Column::Seq)
+        .into_tuple()
+        .one(db)
+        .await
+}
+
+/// Seconds from `since` to `now`, never negative.
+pub fn seconds_since(since: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    (now - since).num_milliseconds().max(0) as f64 / 1000.0
 }
 
 /// Why a cursor was not moved.

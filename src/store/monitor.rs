@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 
 use super::{delivery_attempt, endpoint, endpoint_sequence};
@@ -107,8 +107,6 @@ pub async fn failing(
     Ok(out)
 }
 
-use sea_orm::PaginatorTrait;
-
 /// One endpoint's pending deliveries.
 pub struct Pending {
     pub endpoint_id: EndpointId,
@@ -167,15 +165,7 @@ pub async fn pull_positions(db: &impl ConnectionTrait) -> Result<Vec<PullPositio
     let mut out = Vec::with_capacity(endpoints.len());
     for ep in endpoints {
         let seq = endpoint_sequence::of(db, &ep.id).await?;
-        let oldest_unread: Option<DateTime<Utc>> = super::delivery::Entity::find()
-            .select_only()
-            .column(super::delivery::Column::CreatedAt)
-            .filter(super::delivery::Column::EndpointId.eq(ep.id.clone()))
-            .filter(super::delivery::Column::Seq.gt(seq.cursor))
-            .order_by_asc(super::delivery::Column::Seq)
-            .into_tuple()
-            .one(db)
-            .await?;
+        let oldest_unread = endpoint_sequence::oldest_after(db, &ep.id, seq.cursor).await?;
         out.push(PullPosition {
             endpoint_id: ep.id,
             tenant_id: ep.tenant_id,

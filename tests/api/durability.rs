@@ -290,28 +290,27 @@ async fn two_gateways_on_postgresql_deliver_a_thousand_events_none_lost_none_twi
         (1..=1000).collect::<Vec<i64>>(),
         "1 to 1000, each once"
     );
-    let endpoint: Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/tenants/acme/endpoints", a.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |url: String| {
+        let token = token.clone();
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let endpoint = get(format!("{}/api/v1/tenants/acme/endpoints", a.base)).await;
     let endpoint = endpoint["data"][0]["id"].as_str().unwrap().to_owned();
-    let read: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/api/v1/tenants/acme/endpoints/{endpoint}/events?after=0&limit=1000",
-            b.base
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = get(format!(
+        "{}/api/v1/tenants/acme/endpoints/{endpoint}/events?after=0&limit=1000",
+        b.base
+    ))
+    .await;
     let listed: Vec<i64> = read["data"]
         .as_array()
         .unwrap()

@@ -11,7 +11,7 @@ use crate::delivery::{setup_with, Setup};
 use crate::helpers::assert_problem;
 use crate::receiver::Receiver;
 
-async fn purge_as_of(s: &Setup, days_later: i64) -> u64 {
+pub async fn purge_as_of(s: &Setup, days_later: i64) -> u64 {
     let settings = &s.app.state.settings;
     let gate = gateway::store::WriteGate::open(settings, &s.app.state.db)
         .await

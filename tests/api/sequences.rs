@@ -315,19 +315,7 @@ async fn a_pull_endpoint_is_sent_nothing_and_its_reader_long_polls_then_commits_
     assert!(shown["read_at"].is_string() && shown["lag_seconds"].is_number());
 
     // Retention applies to what sits unread: past it, the payload is purged and reads as null.
-    let gate = gateway::store::WriteGate::open(&s.app.state.settings, &s.app.state.db)
-        .await
-        .unwrap();
-    let mut purger = gateway::store::purge::Purger::new(
-        s.app.state.db.clone(),
-        gate,
-        s.app.state.cipher.clone(),
-        s.app.state.settings.retention.clone(),
-    );
-    let purged = purger
-        .pass(chrono::Utc::now() + chrono::Duration::days(31))
-        .await
-        .unwrap();
+    let purged = crate::retention::purge_as_of(&s, 31).await;
     assert_eq!(purged, 2, "both events, the unread one too");
     let after: Value = read(&s, &id, "", &reader).await.json().await.unwrap();
     assert_eq!(after["data"][0]["seq"], 2);

@@ -199,7 +199,7 @@ async fn stats(
             .map(|p| PullReader {
                 lag_seconds: p
                     .oldest_unread
-                    .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0),
+                    .map(|t| crate::store::endpoint_sequence::seconds_since(t, Utc::now())),
                 backlog: p.last_seq - p.cursor,
                 endpoint_id: p.endpoint_id,
                 tenant_id: p.tenant_id,

@@ -238,17 +238,8 @@ async fn cursor_of(state: &AppState, reader: &Reader) -> Result<Cursor, ApiError
     let ep = &reader.endpoint;
     let seq = endpoint_sequence::of(&state.db, &ep.id).await?;
     let pull = ep.kind == EndpointKind::Pull;
-    let oldest: Option<DateTime<Utc>> = if pull {
-        for_tenant(&reader.tenant.id)
-            .deliveries()
-            .select_only()
-            .column(delivery::Column::CreatedAt)
-            .filter(delivery::Column::EndpointId.eq(ep.id.clone()))
-            .filter(delivery::Column::Seq.gt(seq.cursor))
-            .order_by_asc(delivery::Column::Seq)
-            .into_tuple()
-            .one(&state.db)
-            .await?
+    let oldest = if pull {
+        endpoint_sequence::oldest_after(&state.db, &ep.id, seq.cursor).await?
     } else {
         None
     };
@@ -257,7 +248,7 @@ async fn cursor_of(state: &AppState, reader: &Reader) -> Result<Cursor, ApiError
         last_seq: seq.last_seq,
         cursor: seq.cursor,
         backlog: if pull { seq.last_seq - seq.cursor } else { 0 },
-        lag_seconds: oldest.map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0),
+        lag_seconds: oldest.map(|t| endpoint_sequence::seconds_since(t, Utc::now())),
         read_at: seq.read_at,
     })
 }
